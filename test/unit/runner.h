@@ -36,6 +36,6 @@ extern int test_failures; /* failures within the running test */
 	} \
 } while (0)
 
-#define TEST(name) void name(void)
+#define TEST(name) void name(void); void name(void)
 
 #endif

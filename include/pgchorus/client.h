@@ -1,0 +1,45 @@
+/*
+ * client.h - client connections: the session state machine (startup,
+ * login, idle, waiting, active) and the relay of client messages.
+ */
+#ifndef PGCHORUS_CLIENT_H
+#define PGCHORUS_CLIENT_H
+
+#include "pgchorus/core-t.h"
+
+struct worker;
+
+/* Accept a connection from LISTENER (a listening stream of worker W). */
+void client_accept(struct worker *w, uv_stream_t *listener, bool is_tcp);
+/* Send a FATAL error with SQLSTATE (unless NULL) and close C. */
+void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Send MSG (a whole ErrorResponse from a node) and close C. */
+void client_close_with_msg(struct client *c, const uint8_t *msg, uint32_t len);
+/* The pool linked a server to C, which was waiting. */
+void client_server_ready(struct client *c, struct server *s);
+/* The linked server finished a transaction (ReadyForQuery, nothing outstanding). */
+void client_txn_done(struct client *c);
+/* The linked server answered the login-time parameter setup. */
+void client_login_done(struct client *c);
+/* The linked server is gone. */
+void client_server_lost(struct client *c, const char *reason);
+void client_pause(struct client *c);
+void client_resume(struct client *c);
+/* Queue bytes in c->scratch to the client now.  false if the client closed. */
+bool client_flush_scratch(struct client *c);
+/* Change state through the one transition function (refuses impossible ones). */
+void client_set_state(struct client *c, enum client_state st);
+
+/* login.c: handle the startup packet at the head of c->in. */
+void client_startup(struct client *c);
+/* relay.c: process buffered client messages. */
+void client_process(struct client *c);
+/* relay.c: synthesized responses that reached the head of the server's queue. */
+bool relay_emit_synth(struct client *c, struct server *s);
+
+/* Graceful shutdown: close C now if idle, else at its transaction end. */
+void client_shutdown(struct client *c);
+void client_free_statements(struct client *c);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * core-t.h - types shared by the worker, client, server and pool modules.
+ * Types only; functions live in worker.h, client.h, server.h, pool.h.
+ *
+ * Ownership: a worker owns its event loop and every client, server and
+ * pool created on it; nothing here is touched by another thread.  Threads
+ * talk to a worker only through its inbox (worker_post).
+ */
+#ifndef PGCHORUS_CORE_T_H
+#define PGCHORUS_CORE_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "pgchorus/buf.h"
+#include "pgchorus/config.h"
+#include "pgchorus/hmap.h"
+#include "pgchorus/list.h"
+#include "pgchorus/restrack.h"
+#include "pgchorus/stream.h"
+
+/* Parameters the server reports (GUC_REPORT) that a client may change and
+ * that pgchorus carries from one server connection to the next. */
+enum tracked_param {
+	TP_CLIENT_ENCODING,
+	TP_DATESTYLE,
+	TP_TIMEZONE,
+	TP_INTERVALSTYLE,
+	TP_STANDARD_CONFORMING_STRINGS,
+	TP_APPLICATION_NAME,
+	TP_COUNT,
+};
+
+enum client_state {
+	CL_STARTUP,     /* reading the startup packet */
+	CL_LOGIN_WAIT,  /* authenticated; waiting for a server to complete the login */
+	CL_LOGIN,       /* server linked; applying startup parameters */
+	CL_IDLE,        /* logged in, holds no server */
+	CL_WAIT,        /* has a message to send, waiting for a server */
+	CL_ACTIVE,      /* linked to a server */
+	CL_CLOSING,     /* handle closing; freed in the close callback */
+};
+
+enum server_state {
+	SV_CONNECTING,  /* TCP / unix connect in progress */
+	SV_LOGIN,       /* startup sent, waiting for ReadyForQuery */
+	SV_IDLE,        /* in the pool's idle list */
+	SV_ACTIVE,      /* linked to a client */
+	SV_RESET,       /* running server_reset_query before going idle */
+	SV_CLOSING,
+};
+
+struct worker;
+struct pool;
+struct server;
+
+/* A protocol-level prepared statement the client created (transaction pooling). */
+struct client_stmt {
+	uint64_t hash;          /* of the Parse body after the name: query + parameter types */
+	uint32_t body_len;
+	uint8_t body[];         /* Parse body after the statement name */
+};
+
+struct client {
+	struct pstream ps;               /* must be first */
+	struct worker *w;
+	enum client_state state;
+	struct list link;                /* worker->clients */
+	struct list wait_link;           /* pool->waiters while waiting */
+	uint64_t wait_since;             /* loop time (ms) when it started waiting */
+	uint64_t state_since;
+	struct iobuf in;
+	struct buf scratch;              /* messages pgchorus writes to this client */
+	struct pool *pool;               /* pool of the node the client's queries go to */
+	struct server *srv;              /* linked server, CL_LOGIN / CL_ACTIVE */
+	char *user;
+	char *database;
+	char addr[64];
+	char *params[TP_COUNT];          /* values the client believes are set */
+	uint32_t cancel_pid;
+	uint32_t cancel_key;
+	uint32_t fwd_remaining;          /* bytes of a message being passed through */
+	bool reading;
+	bool close_when_idle;            /* graceful shutdown: close at the next transaction end */
+	bool track_statements;           /* transaction pooling: map prepared statement names */
+	struct strmap stmts;             /* name -> struct client_stmt */
+};
+
+struct server {
+	struct pstream ps;               /* must be first */
+	struct worker *w;
+	struct pool *pool;
+	enum server_state state;
+	struct list link;                /* pool->idle or pool->busy */
+	uint64_t created;                /* loop time (ms) */
+	uint64_t state_since;
+	struct iobuf in;
+	struct buf scratch;              /* messages pgchorus writes to this server */
+	struct client *client;           /* SV_ACTIVE */
+	struct restrack rt;
+	uint32_t be_pid;
+	uint32_t be_key;
+	char txn_status;                 /* of the last ReadyForQuery: 'I', 'T' or 'E' */
+	uint32_t fwd_remaining;          /* bytes of a response still passing through */
+	bool fwd_drop;                   /* ... and whether they are swallowed */
+	bool reading;
+	bool close_on_release;
+	char *params[TP_COUNT];          /* values the server reported */
+	struct param_list {
+		int n;
+		char **names;
+		char **values;
+	} all_params;                    /* every ParameterStatus seen, for client login */
+	struct u64map stmts;             /* prepared statement hash -> STMT_SENT / STMT_READY */
+	struct pending_parse {
+		uint64_t hash;
+		uint32_t sync_no;        /* rt.syncs_queued when the Parse was sent */
+	} *pending;                      /* named Parses awaiting ParseComplete, FIFO */
+	uint32_t n_pending;
+	uint32_t cap_pending;
+	uv_connect_t creq;
+};
+
+struct pool {
+	struct worker *w;
+	char *database;
+	char *user;
+	int node;
+	struct list idle;                /* struct server, most recently used first */
+	struct list busy;                /* struct server in any other state */
+	struct list waiters;             /* struct client, FIFO */
+	int n_servers;                   /* all states */
+	int n_connecting;                /* SV_CONNECTING + SV_LOGIN */
+};
+
+#endif

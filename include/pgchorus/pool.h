@@ -1,0 +1,37 @@
+/*
+ * pool.h - pools of server connections keyed by (database, user, node),
+ * one set per worker.  Clients wait in FIFO order for a server.
+ */
+#ifndef PGCHORUS_POOL_H
+#define PGCHORUS_POOL_H
+
+#include "pgchorus/core-t.h"
+
+/* Find or create the pool; NULL on OOM. */
+struct pool *pool_get(struct worker *w, const char *database, const char *user, int node);
+/*
+ * Give C a server of P.  Returns the linked server if one was idle;
+ * otherwise queues C (opening a connection if the pool may grow) and
+ * returns NULL; client_server_ready() is called when one is linked.
+ */
+struct server *pool_acquire(struct pool *p, struct client *c);
+/* C no longer waits (it is closing). */
+void pool_cancel_wait(struct client *c);
+/* The client is done with S (transaction end or client close). */
+void pool_release(struct server *s);
+/* S logged in or finished its reset: hand it to a waiter or make it idle. */
+void pool_server_ready(struct server *s);
+/* S is closing: forget it; open a replacement if clients wait. */
+void pool_server_gone(struct server *s);
+/* Login to the node failed with error message MSG (a whole ErrorResponse):
+ * every waiting client gets it and is closed. */
+void pool_login_failed(struct pool *p, const uint8_t *msg, uint32_t len);
+/* Connecting failed: waiting clients get SQLSTATE 08006 with REASON. */
+void pool_connect_failed(struct pool *p, const char *reason);
+/* Periodic: wait timeouts, idle server timeouts. */
+void pools_janitor(struct worker *w);
+/* Close every idle server (shutdown). */
+void pools_close_idle(struct worker *w);
+void pools_destroy(struct worker *w);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * stream.h - a libuv stream (TCP or unix socket) with an output queue.
+ *
+ * pstream_send() tries to write synchronously (writev through
+ * uv_try_write).  Whatever the kernel does not take is copied into the
+ * stream's own queue and written asynchronously, so the caller's buffers
+ * are free again when pstream_send returns.  While a stream is busy its
+ * producers should stop reading (backpressure); on_drain tells them when
+ * to resume.
+ */
+#ifndef PGCHORUS_STREAM_H
+#define PGCHORUS_STREAM_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "pgchorus/buf.h"
+
+struct pstream;
+typedef void (*pstream_cb)(struct pstream *s);
+typedef void (*pstream_err_cb)(struct pstream *s, int status);
+
+struct pstream {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} u;
+	bool is_tcp;
+	bool writing;          /* a uv_write is in flight */
+	bool open;             /* handle initialized and not closing */
+	struct buf inflight;   /* bytes of the in-flight uv_write */
+	struct buf next;       /* bytes queued behind it */
+	uv_write_t wreq;
+	pstream_cb on_drain;   /* all queued output written */
+	pstream_err_cb on_error; /* asynchronous write failed */
+	void *owner;
+	uint64_t bytes_out;
+};
+
+/* Prepare S (not yet a handle: the caller calls uv_tcp_init/uv_pipe_init on s->u,
+ * then pstream_opened). */
+void pstream_setup(struct pstream *s, void *owner, pstream_cb on_drain, pstream_err_cb on_error);
+/* The handle in s->u has been initialized. */
+void pstream_opened(struct pstream *s, bool is_tcp);
+/* The pstream that owns HANDLE (any handle initialized through pstream_opened). */
+static inline struct pstream *pstream_of(const void *handle)
+{
+	return ((const uv_handle_t *)handle)->data;
+}
+/* Returns 0, or a negative libuv error (the stream is then unusable). */
+int pstream_send(struct pstream *s, const uv_buf_t *bufs, unsigned int n) __attribute__((warn_unused_result));
+static inline bool pstream_busy(const struct pstream *s) { return s->writing; }
+/* Close the handle; CLOSE_CB runs when libuv is done with it. */
+void pstream_close(struct pstream *s, uv_close_cb close_cb);
+/* Free the queue buffers (call from the close callback). */
+void pstream_cleanup(struct pstream *s);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * worker.h - event-loop threads.  Each worker owns a libuv loop, its own
+ * listening sockets (SO_REUSEPORT), its clients, servers and pools.  Other
+ * threads talk to a worker only through worker_post().
+ */
+#ifndef PGCHORUS_WORKER_H
+#define PGCHORUS_WORKER_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "pgchorus/buf.h"
+#include "pgchorus/core-t.h"
+
+enum inbox_kind {
+	INBOX_CANCEL,         /* forward a cancel request for one of our clients */
+	INBOX_CONFIG,         /* switch to a new configuration snapshot */
+	INBOX_SHUTDOWN,       /* graceful: stop accepting, close clients as transactions end */
+	INBOX_FAST_SHUTDOWN,  /* close everything now */
+};
+
+struct inbox_msg {
+	struct list link;
+	enum inbox_kind kind;
+	uint32_t pid;
+	uint32_t key;
+	struct config *cfg;   /* INBOX_CONFIG: a reference the worker takes over */
+};
+
+enum worker_run {
+	WORKER_RUNNING,
+	WORKER_SHUTDOWN,
+	WORKER_FAST,
+};
+
+struct worker_stats {
+	uint64_t clients_accepted;
+	uint64_t servers_opened;
+	uint64_t transactions;
+};
+
+struct listener {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} u;
+	struct worker *w;
+	bool is_tcp;
+	bool open;
+};
+
+struct worker {
+	int id;
+	uv_loop_t loop;
+	uv_thread_t thread;
+	uv_async_t async;
+	uv_mutex_t inbox_lock;
+	struct list inbox;
+	uv_timer_t janitor;
+	struct config *cfg;              /* current snapshot (own reference) */
+	int *listen_fds;                 /* handed over by the main thread */
+	int n_listen_fds;
+	struct listener *listeners;
+	struct list clients;
+	int n_clients;
+	struct strmap pools;             /* "database\x01user\x01node" -> struct pool */
+	struct u64map cancel_keys;       /* client->cancel_pid -> struct client */
+	struct bufpool bp;
+	uint32_t next_pid;
+	enum worker_run run;
+	uint64_t shutdown_started;
+	int open_handles;                /* clients + servers + cancel connections */
+	struct worker_stats stats;
+};
+
+/* Process-wide state shared by workers; written only before workers start,
+ * except the atomics. */
+struct runtime {
+	int n_workers;
+	struct worker *workers;
+	atomic_int n_clients;            /* for max_client_conn */
+};
+
+extern struct runtime pgc_runtime;
+
+/*
+ * Create cfg->workers workers; LISTEN_FDS[i] (N_FDS each, malloc'd) are the
+ * sockets worker i listens on, owned by the worker afterwards.  ON_EXIT (an
+ * async handle of the caller's loop) is signalled whenever a worker ends.
+ * Returns 0 or -errno.
+ */
+int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *on_exit);
+/* Workers whose loop has not ended yet. */
+int workers_running_count(void);
+/* Wait for every worker thread to exit. */
+void workers_join(void);
+/* Post a message to worker W (thread safe; MSG is freed by the worker). */
+void worker_post(struct worker *w, struct inbox_msg *msg);
+void workers_broadcast(enum inbox_kind kind, struct config *cfg);
+
+/* This worker's share of pool_size (at least 1). */
+int worker_pool_limit(const struct worker *w);
+/* Loop time in milliseconds. */
+static inline uint64_t worker_now(struct worker *w) { return uv_now(&w->loop); }
+
+#endif

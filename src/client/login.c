@@ -1,0 +1,194 @@
+/*
+ * login.c - the client's first packets: SSLRequest / GSSENCRequest (refused
+ * for now), CancelRequest, and the StartupMessage: parameter checks,
+ * authentication, and the first server link that tells the client the
+ * server's parameters.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/rand.h>
+
+#include "pgchorus/cancel.h"
+#include "pgchorus/client.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/node.h"
+#include "pgchorus/pool.h"
+#include "pgchorus/server.h"
+#include "pgchorus/startup.h"
+#include "pgchorus/worker.h"
+
+#define NAMEDATALEN 64
+
+/* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; so do we. */
+static char *dup_name(const char *s)
+{
+	size_t n = strnlen(s, NAMEDATALEN - 1);
+	char *d = malloc(n + 1);
+
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = 0;
+	}
+	return d;
+}
+
+static bool client_assign_cancel_key(struct client *c)
+{
+	struct worker *w = c->w;
+	uint32_t key;
+
+	if (RAND_bytes((unsigned char *)&key, sizeof(key)) != 1)
+		return false;
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t pid = cancel_make_pid(w->id, w->next_pid++);
+
+		if (!u64map_get(&w->cancel_keys, pid, NULL)) {
+			if (!u64map_put(&w->cancel_keys, pid, (uintptr_t)c))
+				return false;
+			c->cancel_pid = pid;
+			c->cancel_key = key;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Check and store the startup parameters; false if the client was closed. */
+static bool client_take_params(struct client *c, const struct startup_packet *sp)
+{
+	const struct config *cfg = c->w->cfg;
+	const char *pq_options[STARTUP_MAX_PARAMS];
+	int n_pq = 0;
+
+	for (int i = 0; i < sp->n_params; i++) {
+		const char *name = sp->params[i].name;
+		int ti;
+
+		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0)
+			continue;
+		if (strncmp(name, "_pq_.", 5) == 0) {
+			pq_options[n_pq++] = name;
+			continue;
+		}
+		ti = tracked_param_index(name);
+		if (ti >= 0) {
+			free(c->params[ti]);
+			c->params[ti] = strdup(sp->params[i].value);
+			continue;
+		}
+		if (config_ignores_startup_param(cfg, name))
+			continue;
+		if (strcmp(name, "replication") == 0) {
+			client_close(c, SQLSTATE_PROTOCOL_VIOLATION,
+				     "replication connections are not supported by pgchorus");
+			return false;
+		}
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION,
+			     "unsupported startup parameter: %s (see ignore_startup_parameters)", name);
+		return false;
+	}
+	if ((sp->version & 0xffff) > 0 || n_pq) {
+		/* A newer 3.x client: tell it we speak 3.0 and none of its options. */
+		if (!msg_negotiate_version(&c->scratch, 0, pq_options, n_pq)) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void client_login(struct client *c, const struct startup_packet *sp)
+{
+	struct worker *w = c->w;
+	struct server *s;
+	int node;
+
+	c->user = dup_name(sp->user);
+	c->database = dup_name(sp->database);
+	if (!c->user || !c->database) {
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	if (!client_take_params(c, sp))
+		return;
+	if (w->cfg->auth_method != AUTH_TRUST) {
+		client_close(c, SQLSTATE_INVALID_AUTH, "auth_method \"%s\" is not available in this build",
+			     config_auth_method_name(w->cfg->auth_method));
+		return;
+	}
+	node = node_primary();
+	if (node < 0) {
+		client_close(c, SQLSTATE_CONNECTION_FAILURE, "no PostgreSQL node is available");
+		return;
+	}
+	c->pool = pool_get(w, c->database, c->user, node);
+	c->track_statements = w->cfg->pool_mode == POOL_MODE_TRANSACTION;
+	if (!c->pool || !client_assign_cancel_key(c) || !msg_auth_ok(&c->scratch)) {
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	log_debug("C-%p %s/%s@%s: login", (void *)c, c->database, c->user, c->addr);
+	if (!client_flush_scratch(c))
+		return;
+	client_set_state(c, CL_LOGIN_WAIT);
+	client_pause(c);
+	s = pool_acquire(c->pool, c);
+	if (s && c->state == CL_LOGIN_WAIT)
+		client_server_ready(c, s);
+}
+
+void client_startup(struct client *c)
+{
+	struct worker *w = c->w;
+
+	while (c->state == CL_STARTUP && c->in.data) {
+		uint32_t avail = iobuf_avail(&c->in), len;
+		struct startup_packet sp;
+		uint8_t *pkt;
+		int r = startup_frame(iobuf_head(&c->in), avail, w->cfg->max_startup_size, &len);
+
+		if (r == 0)
+			return;
+		if (r < 0) {
+			client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid length of startup packet");
+			return;
+		}
+		if (avail < len) {
+			if (!iobuf_ensure(&c->in, &w->bp, len))
+				client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		/* Parse a copy, so that the buffer can be consumed before the
+		 * login goes on to read what follows the packet. */
+		pkt = malloc(len);
+		if (!pkt) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		memcpy(pkt, iobuf_head(&c->in), len);
+		iobuf_consume(&c->in, &w->bp, len);
+		startup_parse(pkt, len, &sp);
+		switch (sp.kind) {
+		case STARTUP_SSL:
+		case STARTUP_GSSENC: {
+			uv_buf_t no = uv_buf_init("N", 1);
+
+			if (pstream_send(&c->ps, &no, 1) < 0)
+				client_close(c, NULL, "write failed");
+			break;
+		}
+		case STARTUP_CANCEL:
+			cancel_forward(w, sp.cancel_pid, sp.cancel_key);
+			client_close(c, NULL, "cancel request handled");
+			break;
+		case STARTUP_INVALID:
+			client_close(c, sp.sqlstate, "%s", sp.error);
+			break;
+		case STARTUP_MESSAGE:
+			client_login(c, &sp);
+			break;
+		}
+		free(pkt);
+	}
+}

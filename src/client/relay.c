@@ -1,0 +1,162 @@
+/*
+ * relay.c - client messages to the server.  Only the 5-byte header of most
+ * messages is looked at; they are forwarded straight from the read buffer
+ * (large ones in pieces as they arrive).  Messages that name prepared
+ * statements are seen whole in transaction pooling (prepared.c).  Every
+ * message that the server will answer is recorded in the server's
+ * response tracker.
+ */
+#include "pgchorus/client.h"
+#include "pgchorus/codec.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/outv.h"
+#include "pgchorus/pool.h"
+#include "pgchorus/prepared.h"
+#include "pgchorus/server.h"
+#include "pgchorus/worker.h"
+
+bool relay_emit_synth(struct client *c, struct server *s)
+{
+	uint8_t k;
+
+	while ((k = rt_pop_synth(&s->rt)) != 0) {
+		if (!msg_empty(&c->scratch, k == RT_SYNTH_PARSE ? '1' : '3')) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return false;
+		}
+	}
+	return client_flush_scratch(c);
+}
+
+/* The tracker entry for a client message type; 0 = no answer expected. */
+static uint8_t relay_entry(uint8_t type)
+{
+	switch (type) {
+	case 'Q': return RT_QUERY;
+	case 'P': return RT_PARSE;
+	case 'B': return RT_BIND;
+	case 'D': return RT_DESCRIBE;
+	case 'E': return RT_EXECUTE;
+	case 'C': return RT_CLOSE;
+	case 'S': return RT_SYNC;
+	case 'F': return RT_FUNCTION;
+	default: return 0;
+	}
+}
+
+static bool relay_valid_type(uint8_t type)
+{
+	switch (type) {
+	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'C': case 'S': case 'F':
+	case 'H': case 'd': case 'c': case 'f':
+		return true;
+	default:
+		return false;
+	}
+}
+
+void client_process(struct client *c)
+{
+	struct worker *w = c->w;
+	struct server *s = c->srv;
+	struct outv ov;
+	int r = 0;
+
+	outv_init(&ov, &c->in, &w->bp, s ? &s->scratch : NULL, s ? &s->ps : NULL);
+	while ((c->state == CL_ACTIVE || c->state == CL_IDLE) && c->in.data && ov.pos < c->in.end) {
+		uint32_t avail = outv_avail(&ov);
+		uint32_t len;
+		uint8_t type, entry;
+		enum codec_frame f;
+
+		if (c->fwd_remaining) {
+			uint32_t n = avail < c->fwd_remaining ? avail : c->fwd_remaining;
+
+			c->fwd_remaining -= n;
+			if ((r = outv_pass(&ov, n)) < 0)
+				break;
+			continue;
+		}
+		f = codec_frame(outv_cur(&ov), avail, w->cfg->max_message_size, &type, &len);
+		if (f == FRAME_NEED_MORE)
+			break;
+		if (f != FRAME_OK || !relay_valid_type(type)) {
+			uint32_t declared = codec_get32(outv_cur(&ov) + 1);
+
+			r = outv_flush(&ov);
+			if (f == FRAME_TOO_LARGE)
+				client_close(c, SQLSTATE_PROTOCOL_VIOLATION,
+					     "message of %u bytes exceeds max_message_size", declared);
+			else if (f != FRAME_OK)
+				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length");
+			else if (type == 'X')
+				client_close(c, NULL, "client sent Terminate");
+			else
+				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid frontend message type %d", type);
+			return;
+		}
+		if (!s) {
+			if ((r = outv_flush(&ov)) < 0)
+				break;
+			client_set_state(c, CL_WAIT);
+			client_pause(c);
+			s = pool_acquire(c->pool, c);
+			if (!s || c->state == CL_CLOSING)
+				return; /* client_server_ready() resumes */
+			client_set_state(c, CL_ACTIVE);
+			if ((r = outv_retarget(&ov, &s->scratch, &s->ps)) < 0)
+				break;
+			continue;
+		}
+		entry = relay_entry(type);
+		if (c->track_statements && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
+			if (avail < len) {
+				/* Needs to be seen whole: make room and wait for the rest. */
+				if ((r = outv_flush(&ov)) < 0)
+					break;
+				if (!iobuf_ensure(&c->in, &w->bp, len)) {
+					client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+					return;
+				}
+				break;
+			}
+			r = prep_client_message(c, s, &ov, type, len);
+			if (r < 0)
+				break;
+			if (r > 0)
+				return; /* client closed */
+			continue;
+		}
+		if (type == 'Q' && c->track_statements &&
+		    prep_query_drops_statements(outv_cur(&ov) + 5, (avail < len ? avail : len) - 5))
+			prep_server_forget(s);
+		if ((type == 'c' || type == 'f'))
+			rt_copy_in_end(&s->rt);
+		if (entry && !rt_push(&s->rt, entry)) {
+			r = UV_ENOMEM;
+			break;
+		}
+		if (avail < len) {
+			c->fwd_remaining = len - avail;
+			len = avail;
+		}
+		if ((r = outv_pass(&ov, len)) < 0)
+			break;
+	}
+	if (r >= 0)
+		r = outv_flush(&ov);
+	if (r < 0) {
+		if (c->state == CL_CLOSING)
+			return;
+		if (r == UV_ENOMEM) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		} else if (s && c->srv == s) {
+			server_close(s, "write failed");
+			client_server_lost(c, "server connection lost");
+		}
+		return;
+	}
+	if (s && c->srv == s && pstream_busy(&s->ps))
+		client_pause(c);
+}

@@ -1,0 +1,301 @@
+/*
+ * worker.c - event-loop threads: startup, inbox, periodic janitor,
+ * graceful and fast shutdown.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pgchorus/cancel.h"
+#include "pgchorus/client.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/pool.h"
+#include "pgchorus/worker.h"
+
+#define JANITOR_MS 1000
+#define JANITOR_SHUTDOWN_MS 100
+#define LISTEN_BACKLOG 4096
+
+struct runtime pgc_runtime;
+static uv_async_t *exit_notify;   /* main loop's handle, told when a worker ends */
+static atomic_int workers_running;
+
+int worker_pool_limit(const struct worker *w)
+{
+	int n = pgc_runtime.n_workers;
+	int size = w->cfg->pool_size;
+	int limit = size / n + (w->id < size % n ? 1 : 0);
+
+	return limit > 0 ? limit : 1;
+}
+
+void worker_post(struct worker *w, struct inbox_msg *msg)
+{
+	uv_mutex_lock(&w->inbox_lock);
+	list_append(&w->inbox, &msg->link);
+	uv_mutex_unlock(&w->inbox_lock);
+	uv_async_send(&w->async);
+}
+
+void workers_broadcast(enum inbox_kind kind, struct config *cfg)
+{
+	for (int i = 0; i < pgc_runtime.n_workers; i++) {
+		struct inbox_msg *m = calloc(1, sizeof(*m));
+
+		if (!m) {
+			log_error("out of memory posting to worker %d", i);
+			continue;
+		}
+		m->kind = kind;
+		m->cfg = cfg ? config_ref(cfg) : NULL;
+		worker_post(&pgc_runtime.workers[i], m);
+	}
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void worker_close_listeners(struct worker *w)
+{
+	for (int i = 0; i < w->n_listen_fds; i++) {
+		if (w->listeners[i].open) {
+			w->listeners[i].open = false;
+			uv_close(&w->listeners[i].u.handle, listener_close_cb);
+		}
+	}
+}
+
+static void worker_accept_cb(uv_stream_t *server, int status)
+{
+	struct listener *l = server->data;
+
+	if (status < 0) {
+		log_warning("accept failed: %s", uv_strerror(status));
+		return;
+	}
+	client_accept(l->w, server, l->is_tcp);
+}
+
+static int worker_open_listeners(struct worker *w)
+{
+	w->listeners = calloc((size_t)(w->n_listen_fds ? w->n_listen_fds : 1), sizeof(*w->listeners));
+	if (!w->listeners)
+		return -ENOMEM;
+	for (int i = 0; i < w->n_listen_fds; i++) {
+		struct listener *l = &w->listeners[i];
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int r;
+
+		l->w = w;
+		if (getsockname(w->listen_fds[i], (struct sockaddr *)&ss, &sl) < 0)
+			return -errno;
+		l->is_tcp = ss.ss_family != AF_UNIX;
+		if (l->is_tcp) {
+			uv_tcp_init(&w->loop, &l->u.tcp);
+			r = uv_tcp_open(&l->u.tcp, w->listen_fds[i]);
+		} else {
+			uv_pipe_init(&w->loop, &l->u.pipe, 0);
+			r = uv_pipe_open(&l->u.pipe, w->listen_fds[i]);
+		}
+		l->u.handle.data = l;
+		l->open = true;
+		if (r == 0)
+			r = uv_listen(&l->u.stream, LISTEN_BACKLOG, worker_accept_cb);
+		if (r < 0) {
+			log_error("worker %d: cannot listen: %s", w->id, uv_strerror(r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void worker_handle_close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Everything is gone: let the loop end. */
+static void worker_maybe_finish(struct worker *w)
+{
+	if (w->run == WORKER_RUNNING || w->n_clients || w->open_handles)
+		return;
+	if (!uv_is_closing((uv_handle_t *)&w->janitor)) {
+		uv_close((uv_handle_t *)&w->janitor, worker_handle_close_cb);
+		uv_close((uv_handle_t *)&w->async, worker_handle_close_cb);
+	}
+}
+
+static void worker_begin_shutdown(struct worker *w, bool fast)
+{
+	struct list *it, *tmp;
+
+	if (fast)
+		w->run = WORKER_FAST;
+	else if (w->run == WORKER_RUNNING)
+		w->run = WORKER_SHUTDOWN;
+	else if (w->run == WORKER_FAST)
+		return;
+	if (!w->shutdown_started)
+		w->shutdown_started = worker_now(w);
+	worker_close_listeners(w);
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *c = list_entry(it, struct client, link);
+
+		if (fast)
+			client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "terminating connection due to pgchorus shutdown");
+		else
+			client_shutdown(c);
+	}
+	pools_close_idle(w);
+	worker_maybe_finish(w);
+}
+
+static void worker_janitor_cb(uv_timer_t *t);
+
+static void worker_inbox_cb(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	struct list batch, *it;
+
+	list_init(&batch);
+	uv_mutex_lock(&w->inbox_lock);
+	while ((it = list_pop_first(&w->inbox)) != NULL)
+		list_append(&batch, it);
+	uv_mutex_unlock(&w->inbox_lock);
+	while ((it = list_pop_first(&batch)) != NULL) {
+		struct inbox_msg *m = list_entry(it, struct inbox_msg, link);
+
+		switch (m->kind) {
+		case INBOX_CANCEL:
+			cancel_execute(w, m->pid, m->key);
+			break;
+		case INBOX_CONFIG:
+			config_unref(w->cfg);
+			w->cfg = m->cfg;
+			m->cfg = NULL;
+			break;
+		case INBOX_SHUTDOWN:
+		case INBOX_FAST_SHUTDOWN:
+			if (uv_is_closing((uv_handle_t *)&w->janitor))
+				break;
+			worker_begin_shutdown(w, m->kind == INBOX_FAST_SHUTDOWN);
+			if (!uv_is_closing((uv_handle_t *)&w->janitor))
+				uv_timer_start(&w->janitor, worker_janitor_cb, JANITOR_SHUTDOWN_MS, JANITOR_SHUTDOWN_MS);
+			break;
+		}
+		if (m->cfg)
+			config_unref(m->cfg);
+		free(m);
+	}
+}
+
+static void worker_janitor_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	pools_janitor(w);
+	if (w->run == WORKER_RUNNING)
+		return;
+	if (w->run == WORKER_SHUTDOWN && w->cfg->shutdown_timeout > 0 &&
+	    worker_now(w) - w->shutdown_started >= (uint64_t)(w->cfg->shutdown_timeout * 1000)) {
+		log_warning("worker %d: shutdown_timeout reached, closing %d remaining clients", w->id,
+			    w->n_clients);
+		worker_begin_shutdown(w, true);
+	}
+	if (!w->n_clients)
+		pools_close_idle(w);
+	worker_maybe_finish(w);
+}
+
+static void worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct inbox_msg *m;
+	struct list *it;
+
+	if (worker_open_listeners(w) < 0) {
+		log_error("worker %d cannot start", w->id);
+		worker_begin_shutdown(w, true);
+		uv_timer_start(&w->janitor, worker_janitor_cb, JANITOR_SHUTDOWN_MS, JANITOR_SHUTDOWN_MS);
+	}
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	/* Drain what may still be in the inbox. */
+	while ((it = list_pop_first(&w->inbox)) != NULL) {
+		m = list_entry(it, struct inbox_msg, link);
+		if (m->cfg)
+			config_unref(m->cfg);
+		free(m);
+	}
+	pools_destroy(w);
+	u64map_destroy(&w->cancel_keys);
+	bufpool_destroy(&w->bp);
+	if (uv_loop_close(&w->loop) != 0)
+		log_warning("worker %d: loop closed with handles open", w->id);
+	free(w->listeners);
+	free(w->listen_fds);
+	config_unref(w->cfg);
+	w->cfg = NULL;
+	log_debug("worker %d finished", w->id);
+	atomic_fetch_sub(&workers_running, 1);
+	uv_async_send(exit_notify);
+}
+
+int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *on_exit)
+{
+	pgc_runtime.n_workers = cfg->workers;
+	pgc_runtime.workers = calloc((size_t)cfg->workers, sizeof(struct worker));
+	if (!pgc_runtime.workers)
+		return -ENOMEM;
+	exit_notify = on_exit;
+	atomic_init(&pgc_runtime.n_clients, 0);
+	for (int i = 0; i < cfg->workers; i++) {
+		struct worker *w = &pgc_runtime.workers[i];
+
+		w->id = i;
+		w->cfg = config_ref(cfg);
+		w->listen_fds = listen_fds[i];
+		w->n_listen_fds = n_fds;
+		list_init(&w->inbox);
+		list_init(&w->clients);
+		strmap_init(&w->pools);
+		u64map_init(&w->cancel_keys);
+		bufpool_init(&w->bp, 256);
+		w->next_pid = 1;
+		if (uv_loop_init(&w->loop) != 0 || uv_mutex_init(&w->inbox_lock) != 0)
+			return -ENOMEM;
+		uv_async_init(&w->loop, &w->async, worker_inbox_cb);
+		w->async.data = w;
+		uv_timer_init(&w->loop, &w->janitor);
+		w->janitor.data = w;
+		uv_timer_start(&w->janitor, worker_janitor_cb, JANITOR_MS, JANITOR_MS);
+	}
+	for (int i = 0; i < cfg->workers; i++) {
+		atomic_fetch_add(&workers_running, 1);
+		if (uv_thread_create(&pgc_runtime.workers[i].thread, worker_main, &pgc_runtime.workers[i]) != 0) {
+			atomic_fetch_sub(&workers_running, 1);
+			return -EAGAIN;
+		}
+	}
+	return 0;
+}
+
+int workers_running_count(void)
+{
+	return atomic_load(&workers_running);
+}
+
+void workers_join(void)
+{
+	for (int i = 0; i < pgc_runtime.n_workers; i++) {
+		uv_thread_join(&pgc_runtime.workers[i].thread);
+		uv_mutex_destroy(&pgc_runtime.workers[i].inbox_lock);
+	}
+	free(pgc_runtime.workers);
+	pgc_runtime.workers = NULL;
+}

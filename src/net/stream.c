@@ -1,0 +1,115 @@
+/*
+ * stream.c - output side of client and server streams (see stream.h).
+ */
+#include <string.h>
+
+#include "pgchorus/stream.h"
+
+void pstream_setup(struct pstream *s, void *owner, pstream_cb on_drain, pstream_err_cb on_error)
+{
+	memset(s, 0, sizeof(*s));
+	s->owner = owner;
+	s->on_drain = on_drain;
+	s->on_error = on_error;
+}
+
+void pstream_opened(struct pstream *s, bool is_tcp)
+{
+	s->u.handle.data = s;
+	s->is_tcp = is_tcp;
+	s->open = true;
+}
+
+static int pstream_start_write(struct pstream *s);
+
+static void pstream_write_cb(uv_write_t *req, int status)
+{
+	struct pstream *s = req->data;
+
+	s->writing = false;
+	buf_reset(&s->inflight);
+	if (status < 0) {
+		if (status != UV_ECANCELED && s->open && s->on_error)
+			s->on_error(s, status);
+		return;
+	}
+	if (s->next.len) {
+		struct buf tmp = s->inflight;
+
+		s->inflight = s->next;
+		s->next = tmp;
+		status = pstream_start_write(s);
+		if (status < 0 && s->on_error)
+			s->on_error(s, status);
+		return;
+	}
+	/* Drained: do not keep big buffers around for idle connections. */
+	buf_free(&s->inflight);
+	buf_free(&s->next);
+	if (s->on_drain)
+		s->on_drain(s);
+}
+
+static int pstream_start_write(struct pstream *s)
+{
+	uv_buf_t b = uv_buf_init((char *)s->inflight.data, (unsigned int)s->inflight.len);
+	int r;
+
+	s->wreq.data = s;
+	r = uv_write(&s->wreq, &s->u.stream, &b, 1, pstream_write_cb);
+	if (r == 0)
+		s->writing = true;
+	return r;
+}
+
+int pstream_send(struct pstream *s, const uv_buf_t *bufs, unsigned int n)
+{
+	size_t total = 0, done;
+	int r;
+
+	if (!s->open)
+		return UV_EPIPE;
+	if (s->writing) {
+		for (unsigned int i = 0; i < n; i++)
+			if (!buf_append(&s->next, bufs[i].base, bufs[i].len))
+				return UV_ENOMEM;
+		return 0;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		total += bufs[i].len;
+	if (!total)
+		return 0;
+	r = uv_try_write(&s->u.stream, bufs, n);
+	if (r < 0 && r != UV_EAGAIN)
+		return r;
+	done = r < 0 ? 0 : (size_t)r;
+	s->bytes_out += done;
+	if (done == total)
+		return 0;
+	/* Queue the rest. */
+	for (unsigned int i = 0; i < n; i++) {
+		if (done >= bufs[i].len) {
+			done -= bufs[i].len;
+			continue;
+		}
+		if (!buf_append(&s->inflight, bufs[i].base + done, bufs[i].len - done))
+			return UV_ENOMEM;
+		done = 0;
+	}
+	s->bytes_out += s->inflight.len;
+	return pstream_start_write(s);
+}
+
+void pstream_close(struct pstream *s, uv_close_cb close_cb)
+{
+	if (!s->open)
+		return;
+	s->open = false;
+	uv_close(&s->u.handle, close_cb);
+}
+
+void pstream_cleanup(struct pstream *s)
+{
+	buf_free(&s->inflight);
+	buf_free(&s->next);
+}

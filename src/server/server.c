@@ -1,0 +1,663 @@
+/*
+ * server.c - one connection to a PostgreSQL node: connect, log in, relay
+ * responses to the linked client through the response tracker, reset and
+ * close.  Memory is freed only in the libuv close callback.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pgchorus/client.h"
+#include "pgchorus/codec.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/node.h"
+#include "pgchorus/outv.h"
+#include "pgchorus/pool.h"
+#include "pgchorus/prepared.h"
+#include "pgchorus/server.h"
+#include "pgchorus/worker.h"
+
+static const char *const tracked_names[TP_COUNT] = {
+	[TP_CLIENT_ENCODING] = "client_encoding",
+	[TP_DATESTYLE] = "DateStyle",
+	[TP_TIMEZONE] = "TimeZone",
+	[TP_INTERVALSTYLE] = "IntervalStyle",
+	[TP_STANDARD_CONFORMING_STRINGS] = "standard_conforming_strings",
+	[TP_APPLICATION_NAME] = "application_name",
+};
+
+int tracked_param_index(const char *name)
+{
+	for (int i = 0; i < TP_COUNT; i++)
+		if (strcasecmp(name, tracked_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *tracked_param_name(int i)
+{
+	return tracked_names[i];
+}
+
+static const char *const server_state_names[] = {
+	[SV_CONNECTING] = "connecting", [SV_LOGIN] = "login", [SV_IDLE] = "idle",
+	[SV_ACTIVE] = "active", [SV_RESET] = "reset", [SV_CLOSING] = "closing",
+};
+
+/* The one place a server changes state; refuses transitions that cannot happen. */
+static void server_set_state(struct server *s, enum server_state st)
+{
+	static const uint8_t allowed[] = {
+		[SV_CONNECTING] = 1 << SV_LOGIN | 1 << SV_CLOSING,
+		[SV_LOGIN] = 1 << SV_IDLE | 1 << SV_ACTIVE | 1 << SV_CLOSING,
+		[SV_IDLE] = 1 << SV_ACTIVE | 1 << SV_CLOSING,
+		[SV_ACTIVE] = 1 << SV_IDLE | 1 << SV_ACTIVE | 1 << SV_RESET | 1 << SV_CLOSING,
+		[SV_RESET] = 1 << SV_IDLE | 1 << SV_ACTIVE | 1 << SV_CLOSING,
+		[SV_CLOSING] = 0,
+	};
+
+	if (!(allowed[s->state] & (1 << st))) {
+		log_error("S-%p: impossible state change %s -> %s", (void *)s,
+			  server_state_names[s->state], server_state_names[st]);
+		abort();
+	}
+	s->state = st;
+	s->state_since = worker_now(s->w);
+}
+
+void server_set_idle(struct server *s)
+{
+	server_unlink(s);
+	server_set_state(s, SV_IDLE);
+}
+
+void server_set_param(struct server *s, const char *name, const char *value)
+{
+	struct param_list *pl = &s->all_params;
+	int ti = tracked_param_index(name);
+	char *v = strdup(value);
+	int i;
+
+	if (!v)
+		return;
+	for (i = 0; i < pl->n; i++)
+		if (strcmp(pl->names[i], name) == 0)
+			break;
+	if (i == pl->n) {
+		char **names = realloc(pl->names, sizeof(char *) * (size_t)(pl->n + 1));
+		char **values;
+		char *n;
+
+		if (names)
+			pl->names = names;
+		values = realloc(pl->values, sizeof(char *) * (size_t)(pl->n + 1));
+		if (values)
+			pl->values = values;
+		n = strdup(name);
+		if (!names || !values || !n) {
+			free(n);
+			free(v);
+			return;
+		}
+		pl->names[i] = n;
+		pl->values[i] = NULL;
+		pl->n++;
+	}
+	free(pl->values[i]);
+	pl->values[i] = v;
+	if (ti >= 0)
+		s->params[ti] = v; /* borrowed from all_params */
+}
+
+static void server_free(struct server *s)
+{
+	for (int i = 0; i < s->all_params.n; i++) {
+		free(s->all_params.names[i]);
+		free(s->all_params.values[i]);
+	}
+	free(s->all_params.names);
+	free(s->all_params.values);
+	iobuf_release(&s->in, &s->w->bp);
+	buf_free(&s->scratch);
+	rt_free(&s->rt);
+	u64map_destroy(&s->stmts);
+	free(s->pending);
+	pstream_cleanup(&s->ps);
+	free(s);
+}
+
+static void server_close_cb(uv_handle_t *h)
+{
+	struct server *s = pstream_of(h)->owner;
+
+	s->w->open_handles--;
+	server_free(s);
+}
+
+void server_close(struct server *s, const char *reason)
+{
+	if (s->state == SV_CLOSING)
+		return;
+	log_debug("S-%p node %d %s/%s: closing: %s", (void *)s, s->pool->node, s->pool->database,
+		  s->pool->user, reason);
+	server_unlink(s);
+	pool_server_gone(s); /* looks at the state the server was in */
+	server_set_state(s, SV_CLOSING);
+	if (s->ps.open)
+		pstream_close(&s->ps, server_close_cb);
+}
+
+void server_pause(struct server *s)
+{
+	if (s->reading) {
+		uv_read_stop(&s->ps.u.stream);
+		s->reading = false;
+	}
+}
+
+static void server_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+void server_resume(struct server *s)
+{
+	if (!s->reading && s->state != SV_CLOSING && s->ps.open) {
+		if (uv_read_start(&s->ps.u.stream, server_alloc_cb, server_read_cb) == 0)
+			s->reading = true;
+	}
+}
+
+bool server_is_clean(const struct server *s)
+{
+	return s->state == SV_ACTIVE && s->txn_status == 'I' && rt_idle(&s->rt) && !s->fwd_remaining &&
+	       !pstream_busy(&s->ps) && !(s->client && s->client->fwd_remaining);
+}
+
+void server_unlink(struct server *s)
+{
+	struct client *c = s->client;
+
+	if (!c)
+		return;
+	s->client = NULL;
+	c->srv = NULL;
+}
+
+/* Append "SET name TO 'value'" for every tracked parameter that differs. */
+static bool server_build_set(struct server *s, struct client *c, struct buf *sql)
+{
+	for (int i = 0; i < TP_COUNT; i++) {
+		const char *want = c->params[i];
+		const char *p;
+
+		if (!want || (s->params[i] && strcmp(want, s->params[i]) == 0))
+			continue;
+		if (!buf_append(sql, "SET ", 4) || !buf_append(sql, tracked_names[i], strlen(tracked_names[i])) ||
+		    !buf_append(sql, " TO ", 4))
+			return false;
+		if (strchr(want, '\\') && !buf_append(sql, "E", 1))
+			return false;
+		if (!buf_append(sql, "'", 1))
+			return false;
+		for (p = want; *p; p++) {
+			if ((*p == '\'' || *p == '\\') && !buf_append(sql, p, 1))
+				return false;
+			if (!buf_append(sql, p, 1))
+				return false;
+		}
+		if (!buf_append(sql, "';", 2))
+			return false;
+	}
+	return true;
+}
+
+void server_link(struct server *s, struct client *c)
+{
+	struct buf sql;
+
+	s->client = c;
+	c->srv = s;
+	server_set_state(s, SV_ACTIVE);
+	buf_init(&sql);
+	if (!server_build_set(s, c, &sql) || !buf_append(&sql, "", 1)) {
+		buf_free(&sql);
+		server_close(s, "out of memory");
+		client_server_lost(c, "out of memory");
+		return;
+	}
+	if (sql.len > 1) {
+		uv_buf_t b;
+
+		log_debug("S-%p: applying client parameters: %s", (void *)s, (char *)sql.data);
+		if (!msg_query(&s->scratch, (char *)sql.data) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW)) {
+			buf_free(&sql);
+			server_close(s, "out of memory");
+			client_server_lost(c, "out of memory");
+			return;
+		}
+		b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
+		if (pstream_send(&s->ps, &b, 1) < 0) {
+			buf_free(&sql);
+			buf_reset(&s->scratch);
+			server_close(s, "write failed");
+			client_server_lost(c, "server connection lost");
+			return;
+		}
+		buf_reset(&s->scratch);
+	}
+	buf_free(&sql);
+	server_resume(s);
+}
+
+void server_reset(struct server *s)
+{
+	const char *q = s->w->cfg->server_reset_query;
+	uv_buf_t b;
+
+	server_unlink(s);
+	if (!q || !*q) {
+		pool_server_ready(s);
+		return;
+	}
+	server_set_state(s, SV_RESET);
+	prep_server_forget(s); /* DISCARD ALL drops them; any reset query may */
+	if (!msg_query(&s->scratch, q) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW)) {
+		server_close(s, "out of memory");
+		return;
+	}
+	b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
+	if (pstream_send(&s->ps, &b, 1) < 0) {
+		buf_reset(&s->scratch);
+		server_close(s, "write failed");
+		return;
+	}
+	buf_reset(&s->scratch);
+	server_resume(s);
+}
+
+/* ---- output side callbacks ---- */
+
+static void server_on_drain(struct pstream *ps)
+{
+	struct server *s = ps->owner;
+
+	if (s->client)
+		client_resume(s->client);
+}
+
+static void server_on_write_error(struct pstream *ps, int status)
+{
+	struct server *s = ps->owner;
+	struct client *c = s->client;
+
+	log_warning("S-%p node %d: write failed: %s", (void *)s, s->pool->node, uv_strerror(status));
+	server_close(s, "write failed");
+	if (c)
+		client_server_lost(c, "server connection lost");
+}
+
+/* ---- login ---- */
+
+static void server_login_message(struct server *s, uint8_t type, const uint8_t *msg, uint32_t len)
+{
+	struct msg_reader r;
+	const uint8_t *body = msg + 5;
+	uint32_t blen = len - 5;
+
+	reader_init(&r, body, blen);
+	switch (type) {
+	case 'R': {
+		uint32_t code = reader_int32(&r);
+
+		if (r.err) {
+			pool_connect_failed(s->pool, "invalid authentication message from node");
+			server_close(s, "bad auth message");
+			return;
+		}
+		if (code == 0)
+			return;
+		/* Password authentication to nodes arrives with the front-door work. */
+		pool_connect_failed(s->pool, "node requested a password authentication method that "
+					     "pgchorus cannot answer yet (only trust is supported)");
+		server_close(s, "unsupported server authentication");
+		return;
+	}
+	case 'S': {
+		const char *name = reader_string(&r);
+		const char *value = reader_string(&r);
+
+		if (reader_done(&r))
+			server_set_param(s, name, value);
+		return;
+	}
+	case 'K':
+		s->be_pid = reader_int32(&r);
+		s->be_key = reader_int32(&r);
+		return;
+	case 'E':
+		log_warning("S-%p node %d %s/%s: login failed: %s", (void *)s, s->pool->node,
+			    s->pool->database, s->pool->user,
+			    msg_error_field(body, blen, 'M') ? msg_error_field(body, blen, 'M') : "?");
+		pool_login_failed(s->pool, msg, len);
+		server_close(s, "login failed");
+		return;
+	case 'Z':
+		s->txn_status = 'I';
+		log_debug("S-%p node %d %s/%s: logged in, backend pid %u", (void *)s, s->pool->node,
+			  s->pool->database, s->pool->user, s->be_pid);
+		pool_server_ready(s);
+		return;
+	case 'N':
+	case 'v':
+		return;
+	default:
+		pool_connect_failed(s->pool, "unexpected message from node during login");
+		server_close(s, "protocol error during login");
+		return;
+	}
+}
+
+/* ---- responses ---- */
+
+/* A message arrived on a server no client uses (idle, or resetting). */
+static void server_unlinked_message(struct server *s, uint8_t type, const uint8_t *msg, uint32_t len)
+{
+	if (type == 'S') {
+		struct msg_reader r;
+		const char *name, *value;
+
+		reader_init(&r, msg + 5, len - 5);
+		name = reader_string(&r);
+		value = reader_string(&r);
+		if (reader_done(&r))
+			server_set_param(s, name, value);
+		return;
+	}
+	if (type == 'N' || type == 'A')
+		return;
+	if (s->state == SV_RESET) {
+		if (type == 'E') {
+			server_close(s, "reset query failed");
+			return;
+		}
+		uint8_t entry;
+
+		rt_response(&s->rt, type, &entry);
+		if (type == 'Z' && rt_idle(&s->rt)) {
+			s->txn_status = len >= 6 ? (char)msg[5] : 'I';
+			if (s->txn_status == 'I')
+				pool_server_ready(s);
+			else
+				server_close(s, "reset left a transaction open");
+		}
+		return;
+	}
+	/* An idle server sends nothing else unless it is terminating. */
+	server_close(s, type == 'E' ? "error from idle server" : "unexpected message from idle server");
+}
+
+/* Does this response need to be seen whole? */
+static inline bool server_needs_whole(const struct server *s, uint8_t type)
+{
+	if (s->state != SV_ACTIVE)
+		return true;
+	return type == 'Z' || type == 'S';
+}
+
+void server_process(struct server *s)
+{
+	struct client *c = s->client;
+	struct worker *w = s->w;
+	struct outv ov;
+	bool txn_done = false;
+	int r = 0;
+
+	outv_init(&ov, &s->in, &w->bp, c ? &c->scratch : NULL, c ? &c->ps : NULL);
+	while (s->state != SV_CLOSING && s->in.data && ov.pos < s->in.end) {
+		uint32_t avail = outv_avail(&ov);
+		uint32_t len;
+		uint8_t type;
+		enum codec_frame f;
+
+		if (s->fwd_remaining) {
+			uint32_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
+
+			s->fwd_remaining -= n;
+			if (s->fwd_drop)
+				outv_skip(&ov, n);
+			else if ((r = outv_pass(&ov, n)) < 0)
+				break;
+			continue;
+		}
+		f = codec_frame(outv_cur(&ov), avail, w->cfg->max_message_size, &type, &len);
+		if (f == FRAME_NEED_MORE)
+			break;
+		if (f < 0) {
+			if (outv_flush(&ov) < 0)
+				log_debug("S-%p: flush failed", (void *)s);
+			server_close(s, "invalid message length from node");
+			if (c)
+				client_server_lost(c, "protocol error from node");
+			return;
+		}
+		if (server_needs_whole(s, type) && avail < len) {
+			if ((r = outv_flush(&ov)) < 0)
+				break;
+			if (!iobuf_ensure(&s->in, &w->bp, len)) {
+				server_close(s, "out of memory");
+				if (c)
+					client_server_lost(c, "out of memory");
+				return;
+			}
+			return; /* wait for the rest */
+		}
+		if (s->state != SV_ACTIVE) {
+			if (s->state == SV_LOGIN)
+				server_login_message(s, type, outv_cur(&ov), len);
+			else
+				server_unlinked_message(s, type, outv_cur(&ov), len);
+			outv_skip(&ov, len);
+			if (s->state == SV_ACTIVE && s->client && s->client != c) {
+				/* Logged in or reset, and the pool handed us to a waiting client. */
+				c = s->client;
+				if ((r = outv_retarget(&ov, &c->scratch, &c->ps)) < 0)
+					break;
+			}
+			continue;
+		}
+
+		/* Linked to a client. */
+		{
+			uint8_t entry;
+			enum rt_verdict v = rt_response(&s->rt, type, &entry);
+			bool whole = avail >= len;
+
+			if (type == '1' || type == 'Z')
+				prep_server_response(s, type, entry);
+
+			if (type == 'S') {
+				struct msg_reader rd;
+				const char *name, *value;
+
+				reader_init(&rd, outv_cur(&ov) + 5, len - 5);
+				name = reader_string(&rd);
+				value = reader_string(&rd);
+				if (reader_done(&rd)) {
+					int ti = tracked_param_index(name);
+
+					server_set_param(s, name, value);
+					if (v == RT_FORWARD && ti >= 0 && s->params[ti]) {
+						free(c->params[ti]);
+						c->params[ti] = strdup(s->params[ti]);
+					}
+				}
+			} else if (type == 'Z') {
+				s->txn_status = (char)outv_cur(&ov)[5];
+			}
+			if (v == RT_FORWARD) {
+				if ((r = outv_pass(&ov, whole ? len : avail)) < 0)
+					break;
+			} else {
+				outv_skip(&ov, whole ? len : avail);
+			}
+			if (!whole) {
+				s->fwd_remaining = len - avail;
+				s->fwd_drop = v != RT_FORWARD;
+			}
+			if (s->rt.count) {
+				uint8_t k;
+
+				while ((k = rt_pop_synth(&s->rt)) != 0) {
+					if (!msg_empty(&c->scratch, k == RT_SYNTH_PARSE ? '1' : '3'))
+						break;
+					if ((r = outv_take_gen(&ov)) < 0)
+						break;
+				}
+				if (r < 0)
+					break;
+			}
+			if (type == 'Z' && rt_idle(&s->rt)) {
+				txn_done = true;
+				break;
+			}
+		}
+	}
+	if (r >= 0)
+		r = outv_flush(&ov);
+	if (r < 0) {
+		if (c && s->client == c) {
+			server_unlink(s);
+			server_close(s, "client write failed");
+			client_close(c, NULL, "write failed");
+		}
+		return;
+	}
+	if (c && s->client == c && pstream_busy(&c->ps))
+		server_pause(s);
+	if (txn_done && s->client == c && c) {
+		if (c->state == CL_LOGIN)
+			client_login_done(c);
+		else
+			client_txn_done(c);
+	}
+}
+
+static void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct server *s = pstream_of(h)->owner;
+	size_t len = 0;
+	uint8_t *p = iobuf_space(&s->in, &s->w->bp, &len);
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)p, (unsigned int)(p ? len : 0));
+}
+
+static void server_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct server *s = pstream_of(stream)->owner;
+	struct client *c = s->client;
+
+	(void)buf;
+	if (nread < 0) {
+		const char *why = nread == UV_EOF ? "connection closed by node" : uv_strerror((int)nread);
+
+		if (s->state == SV_LOGIN)
+			pool_connect_failed(s->pool, why);
+		server_close(s, why);
+		if (c)
+			client_server_lost(c, "server connection to the node was lost");
+		return;
+	}
+	if (nread == 0) {
+		if (s->in.data && s->in.start == s->in.end)
+			iobuf_release(&s->in, &s->w->bp);
+		return;
+	}
+	s->in.end += (uint32_t)nread;
+	server_process(s);
+}
+
+/* ---- connect ---- */
+
+static void server_connect_cb(uv_connect_t *req, int status)
+{
+	struct server *s = req->data;
+	struct pool *p = s->pool;
+	const char *extra[] = { NULL };
+	uv_buf_t b;
+
+	if (s->state == SV_CLOSING)
+		return;
+	if (status < 0) {
+		struct node *n = node_get(p->node);
+		char reason[256];
+
+		snprintf(reason, sizeof(reason), "could not connect to node %d (%s:%d): %s", p->node,
+			 n ? n->host : "?", n ? n->port : 0, uv_strerror(status));
+		log_warning("%s", reason);
+		pool_connect_failed(p, reason);
+		server_close(s, "connect failed");
+		return;
+	}
+	if (s->ps.is_tcp)
+		uv_tcp_nodelay(&s->ps.u.tcp, 1);
+	server_set_state(s, SV_LOGIN);
+	if (!msg_startup(&s->scratch, p->user, p->database, extra)) {
+		server_close(s, "out of memory");
+		return;
+	}
+	b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
+	if (pstream_send(&s->ps, &b, 1) < 0) {
+		buf_reset(&s->scratch);
+		pool_connect_failed(p, "could not send startup packet to node");
+		server_close(s, "write failed");
+		return;
+	}
+	buf_reset(&s->scratch);
+	server_resume(s);
+}
+
+struct server *server_connect(struct pool *p)
+{
+	struct worker *w = p->w;
+	struct node *n = node_get(p->node);
+	struct server *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s || !n) {
+		free(s);
+		return NULL;
+	}
+	s->w = w;
+	s->pool = p;
+	s->state = SV_CONNECTING;
+	s->created = s->state_since = worker_now(w);
+	list_init(&s->link);
+	buf_init(&s->scratch);
+	rt_init(&s->rt);
+	u64map_init(&s->stmts);
+	pstream_setup(&s->ps, s, server_on_drain, server_on_write_error);
+	s->creq.data = s;
+	if (n->is_unix) {
+		uv_pipe_init(&w->loop, &s->ps.u.pipe, 0);
+		pstream_opened(&s->ps, false);
+		uv_pipe_connect(&s->creq, &s->ps.u.pipe, n->sock_path, server_connect_cb);
+		r = 0;
+	} else {
+		uv_tcp_init(&w->loop, &s->ps.u.tcp);
+		pstream_opened(&s->ps, true);
+		r = uv_tcp_connect(&s->creq, &s->ps.u.tcp, (const struct sockaddr *)&n->addr, server_connect_cb);
+	}
+	w->open_handles++;
+	w->stats.servers_opened++;
+	list_append(&p->busy, &s->link);
+	p->n_servers++;
+	p->n_connecting++;
+	if (r < 0) {
+		/* Report asynchronously-equivalent: fail now, the caller holds no reference. */
+		log_warning("could not connect to node %d: %s", p->node, uv_strerror(r));
+		server_close(s, "connect failed");
+		return NULL;
+	}
+	return s;
+}
