@@ -22,6 +22,8 @@ void client_server_ready(struct client *c, struct server *s);
 void client_txn_done(struct client *c);
 /* The linked server answered the login-time parameter setup. */
 void client_login_done(struct client *c);
+/* Send the client its parameters PL, its BackendKeyData and ReadyForQuery. */
+void client_login_finish(struct client *c, const struct param_list *pl);
 /* The linked server is gone. */
 void client_server_lost(struct client *c, const char *reason);
 void client_pause(struct client *c);

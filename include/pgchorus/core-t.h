@@ -17,6 +17,7 @@
 #include "pgchorus/config.h"
 #include "pgchorus/hmap.h"
 #include "pgchorus/list.h"
+#include "pgchorus/params.h"
 #include "pgchorus/restrack.h"
 #include "pgchorus/stream.h"
 
@@ -51,6 +52,8 @@ enum server_state {
 	SV_CLOSING,
 };
 
+#define POOL_LOGIN_CACHE 8
+
 struct worker;
 struct pool;
 struct server;
@@ -78,12 +81,14 @@ struct client {
 	char *database;
 	char addr[64];
 	char *params[TP_COUNT];          /* values the client believes are set */
+	char *login_sig;                 /* tracked startup parameters, for the login cache */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
 	uint32_t fwd_remaining;          /* bytes of a message being passed through */
 	bool reading;
 	bool close_when_idle;            /* graceful shutdown: close at the next transaction end */
 	bool track_statements;           /* transaction pooling: map prepared statement names */
+	bool local_batch;                /* messages since the last Sync were all answered locally */
 	struct strmap stmts;             /* name -> struct client_stmt */
 };
 
@@ -106,12 +111,8 @@ struct server {
 	bool fwd_drop;                   /* ... and whether they are swallowed */
 	bool reading;
 	bool close_on_release;
-	char *params[TP_COUNT];          /* values the server reported */
-	struct param_list {
-		int n;
-		char **names;
-		char **values;
-	} all_params;                    /* every ParameterStatus seen, for client login */
+	const char *params[TP_COUNT];    /* values the server reported (point into all_params) */
+	struct param_list all_params;    /* every ParameterStatus seen, for client login */
 	struct u64map stmts;             /* prepared statement hash -> STMT_SENT / STMT_READY */
 	struct pending_parse {
 		uint64_t hash;
@@ -130,6 +131,12 @@ struct pool {
 	struct list idle;                /* struct server, most recently used first */
 	struct list busy;                /* struct server in any other state */
 	struct list waiters;             /* struct client, FIFO */
+	struct u64map valid_stmts;       /* statement hashes some server prepared successfully */
+	struct login_cache {
+		char *sig;               /* the client's tracked startup parameters */
+		struct param_list params;/* what a server reported after applying them */
+	} login_cache[POOL_LOGIN_CACHE];
+	int n_login_cache;
 	int n_servers;                   /* all states */
 	int n_connecting;                /* SV_CONNECTING + SV_LOGIN */
 };

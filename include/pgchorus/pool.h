@@ -28,6 +28,10 @@ void pool_server_gone(struct server *s);
 void pool_login_failed(struct pool *p, const uint8_t *msg, uint32_t len);
 /* Connecting failed: waiting clients get SQLSTATE 08006 with REASON. */
 void pool_connect_failed(struct pool *p, const char *reason);
+/* The parameters a login with tracked startup parameters SIG gets, if known. */
+const struct param_list *pool_login_cache_get(const struct pool *p, const char *sig);
+/* Remember them (copied); the oldest entry makes room. */
+void pool_login_cache_put(struct pool *p, const char *sig, const struct param_list *params);
 /* Periodic: wait timeouts, idle server timeouts. */
 void pools_janitor(struct worker *w);
 /* Close every idle server (shutdown). */

@@ -22,6 +22,15 @@
  * have been consumed), or 1 if the client was closed.
  */
 int prep_client_message(struct client *c, struct server *s, struct outv *ov, uint8_t type, uint32_t len);
+/*
+ * A client without a server sent message TYPE (whole, LEN bytes at the
+ * cursor).  Answer it locally if that is exact: a named Parse of a
+ * statement already known to be valid in this pool, a Close of a
+ * statement, a Sync or Flush after only such messages.  Returns 1 if
+ * handled (answers appended to c->scratch), 0 if a server is needed, or a
+ * negative libuv error.
+ */
+int prep_local_message(struct client *c, struct outv *ov, uint8_t type, uint32_t len);
 /* Account for server response TYPE that belonged to rt entry ENTRY. */
 void prep_server_response(struct server *s, uint8_t type, uint8_t entry);
 /* The server forgot all its statements (DISCARD ALL, DEALLOCATE ALL). */

@@ -24,7 +24,7 @@ static const char *const client_state_names[] = {
 void client_set_state(struct client *c, enum client_state st)
 {
 	static const uint8_t allowed[] = {
-		[CL_STARTUP] = 1 << CL_LOGIN_WAIT | 1 << CL_LOGIN | 1 << CL_CLOSING,
+		[CL_STARTUP] = 1 << CL_LOGIN_WAIT | 1 << CL_IDLE | 1 << CL_CLOSING,
 		[CL_LOGIN_WAIT] = 1 << CL_LOGIN | 1 << CL_CLOSING,
 		[CL_LOGIN] = 1 << CL_IDLE | 1 << CL_ACTIVE | 1 << CL_CLOSING,
 		[CL_IDLE] = 1 << CL_WAIT | 1 << CL_ACTIVE | 1 << CL_CLOSING,
@@ -69,6 +69,7 @@ static void client_close_cb(uv_handle_t *h)
 	client_free_statements(c);
 	for (int i = 0; i < TP_COUNT; i++)
 		free(c->params[i]);
+	free(c->login_sig);
 	free(c->user);
 	free(c->database);
 	free(c);
@@ -218,22 +219,35 @@ void client_server_ready(struct client *c, struct server *s)
 	client_resume(c);
 }
 
-void client_login_done(struct client *c)
+void client_login_finish(struct client *c, const struct param_list *pl)
 {
-	struct server *s = c->srv;
-
 	/* The client's startup values, as the node spelled them, become its baseline. */
 	for (int i = 0; i < TP_COUNT; i++) {
+		const char *v = param_list_get(pl, tracked_param_name(i));
+
 		free(c->params[i]);
-		c->params[i] = s->params[i] ? strdup(s->params[i]) : NULL;
+		c->params[i] = v ? strdup(v) : NULL;
 	}
-	for (int i = 0; i < s->all_params.n; i++)
-		if (!msg_param_status(&c->scratch, s->all_params.names[i], s->all_params.values[i]))
+	for (int i = 0; i < pl->n; i++)
+		if (!msg_param_status(&c->scratch, pl->names[i], pl->values[i]))
 			goto oom;
 	if (!msg_backend_key(&c->scratch, c->cancel_pid, c->cancel_key) || !msg_ready(&c->scratch, 'I'))
 		goto oom;
 	log_debug("C-%p %s/%s@%s: login complete", (void *)c, c->database, c->user, c->addr);
-	if (!client_flush_scratch(c))
+	client_flush_scratch(c);
+	return;
+oom:
+	buf_reset(&c->scratch);
+	client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+}
+
+void client_login_done(struct client *c)
+{
+	struct server *s = c->srv;
+
+	pool_login_cache_put(c->pool, c->login_sig, &s->all_params);
+	client_login_finish(c, &s->all_params);
+	if (c->state == CL_CLOSING)
 		return;
 	if (c->w->cfg->pool_mode == POOL_MODE_TRANSACTION) {
 		pool_release(s);
@@ -244,10 +258,6 @@ void client_login_done(struct client *c)
 	client_resume(c);
 	if (c->in.data)
 		client_process(c);
-	return;
-oom:
-	buf_reset(&c->scratch);
-	client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 }
 
 void client_txn_done(struct client *c)

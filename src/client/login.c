@@ -98,9 +98,33 @@ static bool client_take_params(struct client *c, const struct startup_packet *sp
 	return true;
 }
 
+/* The tracked startup parameters as one string, the key of the pool's login cache. */
+static char *login_signature(const struct client *c)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (int i = 0; i < TP_COUNT; i++) {
+		if (!c->params[i])
+			continue;
+		if (!buf_append(&b, tracked_param_name(i), strlen(tracked_param_name(i))) ||
+		    !buf_append(&b, "=", 1) || !buf_append(&b, c->params[i], strlen(c->params[i])) ||
+		    !buf_append(&b, "\x01", 1)) {
+			buf_free(&b);
+			return NULL;
+		}
+	}
+	if (!buf_append(&b, "", 1)) {
+		buf_free(&b);
+		return NULL;
+	}
+	return (char *)b.data;
+}
+
 static void client_login(struct client *c, const struct startup_packet *sp)
 {
 	struct worker *w = c->w;
+	const struct param_list *cached;
 	struct server *s;
 	int node;
 
@@ -129,6 +153,22 @@ static void client_login(struct client *c, const struct startup_packet *sp)
 		return;
 	}
 	log_debug("C-%p %s/%s@%s: login", (void *)c, c->database, c->user, c->addr);
+	c->login_sig = login_signature(c);
+	if (!c->login_sig) {
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	cached = pool_login_cache_get(c->pool, c->login_sig);
+	if (cached) {
+		/* A server of this pool already told us what such a login reports:
+		 * no server is needed until the first query. */
+		client_login_finish(c, cached);
+		if (c->state == CL_CLOSING)
+			return;
+		client_set_state(c, CL_IDLE);
+		client_resume(c);
+		return;
+	}
 	if (!client_flush_scratch(c))
 		return;
 	client_set_state(c, CL_LOGIN_WAIT);

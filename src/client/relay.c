@@ -96,9 +96,33 @@ void client_process(struct client *c)
 				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid frontend message type %d", type);
 			return;
 		}
+		if (!s && c->track_statements && (type == 'P' || type == 'C' || type == 'H' ||
+						  (type == 'S' && c->local_batch))) {
+			/* No server: answer what can be answered exactly without one, so that a
+			 * client blocked in a synchronous prepare never waits for a server. */
+			if (avail < len) {
+				if ((r = outv_flush(&ov)) < 0)
+					break;
+				if (!iobuf_ensure(&c->in, &w->bp, len)) {
+					client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+					return;
+				}
+				break;
+			}
+			r = prep_local_message(c, &ov, type, len);
+			if (r < 0)
+				break;
+			if (r > 0) {
+				c->local_batch = type != 'S';
+				if (!client_flush_scratch(c))
+					return;
+				continue;
+			}
+		}
 		if (!s) {
 			if ((r = outv_flush(&ov)) < 0)
 				break;
+			c->local_batch = false;
 			client_set_state(c, CL_WAIT);
 			client_pause(c);
 			s = pool_acquire(c->pool, c);
@@ -158,5 +182,7 @@ void client_process(struct client *c)
 		return;
 	}
 	if (s && c->srv == s && pstream_busy(&s->ps))
-		client_pause(c);
+		client_pause(c);      /* backpressure: resumed when the server drains */
+	else
+		client_resume(c);     /* e.g. after waiting for a server */
 }

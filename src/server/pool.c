@@ -36,6 +36,7 @@ struct pool *pool_get(struct worker *w, const char *database, const char *user, 
 	list_init(&p->idle);
 	list_init(&p->busy);
 	list_init(&p->waiters);
+	u64map_init(&p->valid_stmts);
 	if (!p->database || !p->user || !strmap_put(&w->pools, key, p, NULL)) {
 		free(p->database);
 		free(p->user);
@@ -157,6 +158,32 @@ void pool_connect_failed(struct pool *p, const char *reason)
 		client_close(list_entry(it, struct client, wait_link), SQLSTATE_CONNECTION_FAILURE, "%s", reason);
 }
 
+const struct param_list *pool_login_cache_get(const struct pool *p, const char *sig)
+{
+	for (int i = 0; i < p->n_login_cache; i++)
+		if (strcmp(p->login_cache[i].sig, sig) == 0)
+			return &p->login_cache[i].params;
+	return NULL;
+}
+
+void pool_login_cache_put(struct pool *p, const char *sig, const struct param_list *params)
+{
+	struct login_cache e = { strdup(sig), { 0, NULL, NULL } };
+
+	if (!e.sig || !param_list_copy(&e.params, params)) {
+		free(e.sig);
+		param_list_free(&e.params);
+		return;
+	}
+	if (p->n_login_cache == POOL_LOGIN_CACHE) {
+		free(p->login_cache[0].sig);
+		param_list_free(&p->login_cache[0].params);
+		memmove(p->login_cache, p->login_cache + 1, sizeof(e) * (POOL_LOGIN_CACHE - 1));
+		p->n_login_cache--;
+	}
+	p->login_cache[p->n_login_cache++] = e;
+}
+
 struct janitor_ctx {
 	struct worker *w;
 	uint64_t now;
@@ -248,6 +275,11 @@ static void pool_free_one(const char *key, void *value, void *arg)
 
 	(void)key;
 	(void)arg;
+	for (int i = 0; i < p->n_login_cache; i++) {
+		free(p->login_cache[i].sig);
+		param_list_free(&p->login_cache[i].params);
+	}
+	u64map_destroy(&p->valid_stmts);
 	free(p->database);
 	free(p->user);
 	free(p);

@@ -11,6 +11,7 @@
 #include "pgchorus/client.h"
 #include "pgchorus/codec.h"
 #include "pgchorus/log.h"
+#include "pgchorus/msg.h"
 #include "pgchorus/prepared.h"
 #include "pgchorus/worker.h"
 
@@ -26,6 +27,26 @@ static uint64_t stmt_hash(const uint8_t *p, size_t n)
 	uint64_t h = hash_bytes(p, n);
 
 	return h ? h : 1; /* 0 is reserved by u64map */
+}
+
+/* Remember client statement NAME with Parse body BODY; NULL on OOM. */
+static struct client_stmt *client_stmt_store(struct client *c, const char *name, const uint8_t *body,
+					     uint32_t len)
+{
+	struct client_stmt *stmt = malloc(sizeof(*stmt) + len);
+	void *old = NULL;
+
+	if (!stmt)
+		return NULL;
+	stmt->body_len = len;
+	memcpy(stmt->body, body, len);
+	stmt->hash = stmt_hash(stmt->body, len);
+	if (!strmap_put(&c->stmts, name, stmt, &old)) {
+		free(stmt);
+		return NULL;
+	}
+	free(old);
+	return stmt;
 }
 
 static bool pending_push(struct server *s, uint64_t hash)
@@ -57,11 +78,19 @@ void prep_server_forget(struct server *s)
 	s->n_pending = 0;
 }
 
+#define MAX_VALID_STMTS 10000
+
 void prep_server_response(struct server *s, uint8_t type, uint8_t entry)
 {
 	if (type == '1' && (entry & RT_NAMED) && s->n_pending) {
+		struct u64map *valid = &s->pool->valid_stmts;
+
 		if (!u64map_put(&s->stmts, s->pending[0].hash, STMT_READY))
 			u64map_remove(&s->stmts, s->pending[0].hash);
+		if (valid->count >= MAX_VALID_STMTS)
+			u64map_clear(valid);
+		if (!u64map_put(valid, s->pending[0].hash, 1))
+			u64map_clear(valid);
 		pending_pop(s);
 	} else if (type == 'Z') {
 		/* Parses before this sync point that never completed failed or were skipped. */
@@ -121,23 +150,12 @@ static int handle_parse(struct client *c, struct server *s, struct outv *ov, str
 {
 	const char *name = reader_string(r);
 	struct client_stmt *stmt;
-	void *old = NULL;
-	uint32_t rest;
 
 	if (r->err || !*name)
 		return pass_with(s, ov, len, RT_PARSE); /* unnamed, or malformed: the node decides */
-	rest = (uint32_t)(r->len - r->pos);
-	stmt = malloc(sizeof(*stmt) + rest);
+	stmt = client_stmt_store(c, name, r->p + r->pos, (uint32_t)(r->len - r->pos));
 	if (!stmt)
 		return UV_ENOMEM;
-	stmt->body_len = rest;
-	memcpy(stmt->body, r->p + r->pos, rest);
-	stmt->hash = stmt_hash(stmt->body, rest);
-	if (!strmap_put(&c->stmts, name, stmt, &old)) {
-		free(stmt);
-		return UV_ENOMEM;
-	}
-	free(old);
 	outv_skip(ov, len);
 	if (u64map_get(&s->stmts, stmt->hash, NULL)) {
 		/* Already prepared on this server: answer ParseComplete ourselves, in order. */
@@ -212,6 +230,44 @@ static int handle_close(struct client *c, struct server *s, struct outv *ov, str
 	if (!rt_push(&s->rt, RT_SYNTH_CLOSE))
 		return UV_ENOMEM;
 	return relay_emit_synth(c, s) ? 0 : 1;
+}
+
+int prep_local_message(struct client *c, struct outv *ov, uint8_t type, uint32_t len)
+{
+	struct msg_reader r;
+	const char *name;
+	uint8_t kind;
+
+	reader_init(&r, outv_cur(ov) + 5, len - 5);
+	switch (type) {
+	case 'P':
+		name = reader_string(&r);
+		if (r.err || !*name)
+			return 0;
+		if (!u64map_get(&c->pool->valid_stmts, stmt_hash(r.p + r.pos, r.len - r.pos), NULL))
+			return 0; /* never seen: let a node check it */
+		if (!client_stmt_store(c, name, r.p + r.pos, (uint32_t)(r.len - r.pos)))
+			return UV_ENOMEM;
+		outv_skip(ov, len);
+		return msg_empty(&c->scratch, '1') ? 1 : UV_ENOMEM;
+	case 'C':
+		kind = reader_byte(&r);
+		name = reader_string(&r);
+		if (!reader_done(&r) || kind != 'S' || !*name)
+			return 0;
+		free(strmap_remove(&c->stmts, name));
+		outv_skip(ov, len);
+		return msg_empty(&c->scratch, '3') ? 1 : UV_ENOMEM;
+	case 'S':
+		/* Only reached when everything since the last Sync was answered here. */
+		outv_skip(ov, len);
+		return msg_ready(&c->scratch, 'I') ? 1 : UV_ENOMEM;
+	case 'H':
+		outv_skip(ov, len);
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 int prep_client_message(struct client *c, struct server *s, struct outv *ov, uint8_t type, uint32_t len)

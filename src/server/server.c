@@ -74,50 +74,16 @@ void server_set_idle(struct server *s)
 
 void server_set_param(struct server *s, const char *name, const char *value)
 {
-	struct param_list *pl = &s->all_params;
+	const char *v = param_list_set(&s->all_params, name, value);
 	int ti = tracked_param_index(name);
-	char *v = strdup(value);
-	int i;
 
-	if (!v)
-		return;
-	for (i = 0; i < pl->n; i++)
-		if (strcmp(pl->names[i], name) == 0)
-			break;
-	if (i == pl->n) {
-		char **names = realloc(pl->names, sizeof(char *) * (size_t)(pl->n + 1));
-		char **values;
-		char *n;
-
-		if (names)
-			pl->names = names;
-		values = realloc(pl->values, sizeof(char *) * (size_t)(pl->n + 1));
-		if (values)
-			pl->values = values;
-		n = strdup(name);
-		if (!names || !values || !n) {
-			free(n);
-			free(v);
-			return;
-		}
-		pl->names[i] = n;
-		pl->values[i] = NULL;
-		pl->n++;
-	}
-	free(pl->values[i]);
-	pl->values[i] = v;
-	if (ti >= 0)
-		s->params[ti] = v; /* borrowed from all_params */
+	if (v && ti >= 0)
+		s->params[ti] = v;
 }
 
 static void server_free(struct server *s)
 {
-	for (int i = 0; i < s->all_params.n; i++) {
-		free(s->all_params.names[i]);
-		free(s->all_params.values[i]);
-	}
-	free(s->all_params.names);
-	free(s->all_params.values);
+	param_list_free(&s->all_params);
 	iobuf_release(&s->in, &s->w->bp);
 	buf_free(&s->scratch);
 	rt_free(&s->rt);
