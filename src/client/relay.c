@@ -124,10 +124,13 @@ void client_process(struct client *c)
 				break;
 			c->local_batch = false;
 			client_set_state(c, CL_WAIT);
-			client_pause(c);
 			s = pool_acquire(c->pool, c);
-			if (!s || c->state == CL_CLOSING)
-				return; /* client_server_ready() resumes */
+			if (c->state == CL_CLOSING)
+				return;
+			if (!s) {
+				client_pause(c); /* queued: client_server_ready() resumes */
+				return;
+			}
 			client_set_state(c, CL_ACTIVE);
 			if ((r = outv_retarget(&ov, &s->scratch, &s->ps)) < 0)
 				break;

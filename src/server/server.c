@@ -149,6 +149,14 @@ void server_unlink(struct server *s)
 	c->srv = NULL;
 }
 
+static bool server_params_differ(const struct server *s, const struct client *c)
+{
+	for (int i = 0; i < TP_COUNT; i++)
+		if (c->params[i] && (!s->params[i] || strcmp(c->params[i], s->params[i]) != 0))
+			return true;
+	return false;
+}
+
 /* Append "SET name TO 'value'" for every tracked parameter that differs. */
 static bool server_build_set(struct server *s, struct client *c, struct buf *sql)
 {
@@ -184,6 +192,10 @@ void server_link(struct server *s, struct client *c)
 	s->client = c;
 	c->srv = s;
 	server_set_state(s, SV_ACTIVE);
+	if (!server_params_differ(s, c)) {
+		server_resume(s);
+		return;
+	}
 	buf_init(&sql);
 	if (!server_build_set(s, c, &sql) || !buf_append(&sql, "", 1)) {
 		buf_free(&sql);
