@@ -19,6 +19,7 @@
 #include "pgchorus/listen.h"
 #include "pgchorus/log.h"
 #include "pgchorus/node.h"
+#include "pgchorus/runtime.h"
 #include "pgchorus/worker.h"
 
 #ifndef SYSCONFDIR
@@ -54,6 +55,11 @@ static void on_reload(void)
 	}
 	if (!config_reload_compatible(cur_cfg, cfg, err, sizeof(err))) {
 		log_error("reload refused, keeping the running configuration: %s", err);
+		config_unref(cfg);
+		return;
+	}
+	if (runtime_prepare(cfg, err, sizeof(err)) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", err);
 		config_unref(cfg);
 		return;
 	}
@@ -208,6 +214,11 @@ int main(int argc, char **argv)
 	cur_cfg = config_load(path, err, sizeof(err));
 	if (!cur_cfg) {
 		fprintf(stderr, "pgchorus: %s\n", err);
+		return 1;
+	}
+	if (runtime_prepare(cur_cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pgchorus: %s\n", err);
+		config_unref(cur_cfg);
 		return 1;
 	}
 	if (test_only) {

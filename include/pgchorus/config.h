@@ -39,6 +39,22 @@ enum log_level {
 	LOG_LVL_DEBUG,
 };
 
+/* TLS between clients and pgchorus (client_tls). */
+enum client_tls_mode {
+	CLIENT_TLS_DISABLE, /* SSLRequest is answered 'N' */
+	CLIENT_TLS_ALLOW,   /* TLS if the client asks and a certificate is configured */
+	CLIENT_TLS_REQUIRE, /* clients that do not use TLS are refused */
+};
+
+/* TLS between pgchorus and the nodes (server_tls), as libpq's sslmode. */
+enum server_tls_mode {
+	SERVER_TLS_DISABLE,
+	SERVER_TLS_PREFER,      /* TLS if the node accepts it, plain otherwise */
+	SERVER_TLS_REQUIRE,     /* TLS, the node's certificate is not checked */
+	SERVER_TLS_VERIFY_CA,   /* TLS, certificate signed by server_tls_ca_file */
+	SERVER_TLS_VERIFY_FULL, /* as VERIFY_CA, and the name matches the node's host */
+};
+
 struct cfg_node {
 	int id;            /* position in the nodes list, from 0 */
 	char *host;        /* hostname, IP address or unix socket directory (starts with '/') */
@@ -69,6 +85,9 @@ struct config {
 	int n_ignore_startup_parameters;
 
 	/* timeouts, in seconds (0 = disabled) */
+	double auth_timeout;        /* startup + authentication of a client */
+	double client_idle_timeout; /* client idle outside a transaction */
+	double idle_in_transaction_timeout; /* client silent inside a transaction */
 	double query_wait_timeout;
 	double server_connect_timeout;
 	double server_idle_timeout;
@@ -77,11 +96,42 @@ struct config {
 
 	/* limits */
 	uint32_t max_message_size;  /* bytes, data messages */
-	uint32_t max_startup_size;  /* bytes, before authentication */
+	uint32_t max_startup_size;  /* bytes, every client message before authentication */
 
-	/* authentication (issue 3 completes) */
-	enum auth_method auth_method;
-	char *users_file;           /* resolved relative to the config file's directory */
+	/*
+	 * authentication (issue 3 completes).  Every file path in this snapshot
+	 * that was written relative is resolved against the directory of the
+	 * configuration file; "" = unset.
+	 */
+	enum auth_method auth_method; /* for every client when hba_file is "" */
+	char *users_file;
+	char *hba_file;             /* "" = no hba file */
+	char *auth_query;           /* "" = none; otherwise contains $1 (the user name) */
+	char *auth_user;            /* runs auth_query; "" only if auth_query is "" too */
+
+	/*
+	 * TLS, client side.  The files were readable when the snapshot was
+	 * built; the TLS module reads them (again on every reload).
+	 * tls_cert_file and tls_key_file are both set or both "".
+	 */
+	enum client_tls_mode client_tls;
+	char *tls_cert_file;
+	char *tls_key_file;
+	char *tls_ca_file;          /* verifies client certificates; "" = none asked for */
+	char *tls_ciphers;          /* OpenSSL cipher list (TLS <= 1.2), never "" */
+	int tls_min_protocol;       /* OpenSSL constant for SSL_CTX_set_min_proto_version:
+				       TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION or
+				       TLS1_3_VERSION; used for clients and nodes */
+
+	/*
+	 * TLS, pgchorus -> nodes.  server_tls_ca_file is set if server_tls is
+	 * VERIFY_CA or VERIFY_FULL; server_tls_cert_file and server_tls_key_file
+	 * are both set or both "".
+	 */
+	enum server_tls_mode server_tls;
+	char *server_tls_ca_file;
+	char *server_tls_cert_file;
+	char *server_tls_key_file;
 
 	/* operations */
 	char *control_socket;       /* "" = none */
@@ -92,6 +142,18 @@ struct config {
 	/* backend nodes */
 	int n_nodes;
 	struct cfg_node *nodes;
+
+	/*
+	 * Derived from the settings above by the main thread before the snapshot
+	 * is published (src/core/runtime.c): loaded files and TLS contexts, so
+	 * that a reload swaps all of them at once.  Released through
+	 * release_derived when the last reference goes.
+	 */
+	struct tls_ctx *tls_server;  /* clients -> pgchorus; NULL = no TLS offered */
+	struct tls_ctx *tls_client;  /* pgchorus -> nodes; NULL = server_tls disable */
+	struct users *users;         /* users_file, NULL if none */
+	struct hba *hba;             /* hba_file, NULL if none */
+	void (*release_derived)(struct config *cfg);
 };
 
 /*
@@ -123,5 +185,9 @@ const char *config_pool_mode_name(enum pool_mode m);
 const char *config_auth_method_name(enum auth_method m);
 const char *config_run_mode_name(enum run_mode m);
 const char *config_log_level_name(enum log_level l);
+const char *config_client_tls_name(enum client_tls_mode m);
+const char *config_server_tls_name(enum server_tls_mode m);
+/* "TLSv1.2" for TLS1_2_VERSION etc.; "unknown" for anything else. */
+const char *config_tls_protocol_name(int version);
 
 #endif

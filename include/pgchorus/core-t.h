@@ -20,6 +20,7 @@
 #include "pgchorus/params.h"
 #include "pgchorus/restrack.h"
 #include "pgchorus/stream.h"
+#include "pgchorus/tls.h"
 
 /* Parameters the server reports (GUC_REPORT) that a client may change and
  * that pgchorus carries from one server connection to the next. */
@@ -35,6 +36,7 @@ enum tracked_param {
 
 enum client_state {
 	CL_STARTUP,     /* reading the startup packet */
+	CL_AUTH,        /* password / SASL exchange in progress */
 	CL_LOGIN_WAIT,  /* authenticated; waiting for a server to complete the login */
 	CL_LOGIN,       /* server linked; applying startup parameters */
 	CL_IDLE,        /* logged in, holds no server */
@@ -73,6 +75,7 @@ struct client {
 	struct list wait_link;           /* pool->waiters while waiting */
 	uint64_t wait_since;             /* loop time (ms) when it started waiting */
 	uint64_t state_since;
+	uint64_t last_active;            /* loop time (ms) of the last bytes received */
 	struct iobuf in;
 	struct buf scratch;              /* messages pgchorus writes to this client */
 	struct pool *pool;               /* pool of the node the client's queries go to */
@@ -89,6 +92,9 @@ struct client {
 	bool close_when_idle;            /* graceful shutdown: close at the next transaction end */
 	bool track_statements;           /* transaction pooling: map prepared statement names */
 	bool local_batch;                /* messages since the last Sync were all answered locally */
+	bool is_unix;                    /* connected through the unix socket */
+	struct sockaddr_storage peer;    /* TCP peer address */
+	struct client_auth *auth;        /* during CL_AUTH */
 	struct strmap stmts;             /* name -> struct client_stmt */
 };
 
@@ -120,6 +126,7 @@ struct server {
 	} *pending;                      /* named Parses awaiting ParseComplete, FIFO */
 	uint32_t n_pending;
 	uint32_t cap_pending;
+	struct tls_ctx *tls_ctx;          /* TLS to the node, if server_tls asks for it */
 	uv_connect_t creq;
 };
 

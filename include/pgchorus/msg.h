@@ -40,6 +40,7 @@ bool msg_terminate(struct buf *b) __attribute__((warn_unused_result));
 bool msg_startup(struct buf *b, const char *user, const char *database, const char *const *extra)
 	__attribute__((warn_unused_result));
 bool msg_cancel_request(struct buf *b, uint32_t pid, uint32_t key) __attribute__((warn_unused_result));
+bool msg_ssl_request(struct buf *b) __attribute__((warn_unused_result));
 bool msg_password(struct buf *b, const char *password) __attribute__((warn_unused_result));
 /* NegotiateProtocolVersion: newest minor version supported and the unrecognized options. */
 bool msg_negotiate_version(struct buf *b, uint32_t minor, const char *const *options, int n_options)

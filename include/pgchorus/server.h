@@ -25,6 +25,8 @@ void server_pause(struct server *s);
 void server_resume(struct server *s);
 /* Process buffered responses (after a client's output drained, or a state change). */
 void server_process(struct server *s);
+/* SSLRequest answered / TLS handshake data arrived (state SV_CONNECTING). */
+void server_tls_progress(struct server *s);
 /* Record a ParameterStatus value. */
 void server_set_param(struct server *s, const char *name, const char *value);
 

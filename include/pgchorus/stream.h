@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "pgchorus/buf.h"
+#include "pgchorus/tls.h"
 
 struct pstream;
 typedef void (*pstream_cb)(struct pstream *s);
@@ -37,6 +38,8 @@ struct pstream {
 	pstream_err_cb on_error; /* asynchronous write failed */
 	void *owner;
 	uint64_t bytes_out;
+	struct tls_conn *tls;  /* non-NULL once TLS is on: everything passes through it */
+	struct buf tls_out;    /* ciphertext on its way to the socket */
 };
 
 /* Prepare S (not yet a handle: the caller calls uv_tcp_init/uv_pipe_init on s->u,
@@ -52,6 +55,21 @@ static inline struct pstream *pstream_of(const void *handle)
 /* Returns 0, or a negative libuv error (the stream is then unusable). */
 int pstream_send(struct pstream *s, const uv_buf_t *bufs, unsigned int n) __attribute__((warn_unused_result));
 static inline bool pstream_busy(const struct pstream *s) { return s->writing; }
+/* Read side: the buffer libuv should read into (the TLS record buffer, or
+ * free space in IN). */
+void pstream_alloc(struct pstream *s, struct iobuf *in, struct bufpool *bp, uv_buf_t *buf);
+/*
+ * NREAD bytes arrived in the buffer pstream_alloc gave.  Makes them
+ * plaintext in IN.  Returns the plaintext bytes added (0: nothing yet, e.g.
+ * during a TLS handshake), or a negative libuv error.
+ */
+int pstream_input(struct pstream *s, ssize_t nread, struct iobuf *in, struct bufpool *bp)
+	__attribute__((warn_unused_result));
+/* Switch S to TLS (SERVER: the accepting side).  0 or a negative error. */
+int pstream_start_tls(struct pstream *s, struct tls_ctx *ctx, bool server, const char *host)
+	__attribute__((warn_unused_result));
+/* Send whatever TLS has produced (handshake records).  0 or negative. */
+int pstream_flush_tls(struct pstream *s) __attribute__((warn_unused_result));
 /* Close the handle; CLOSE_CB runs when libuv is done with it. */
 void pstream_close(struct pstream *s, uv_close_cb close_cb);
 /* Free the queue buffers (call from the close callback). */

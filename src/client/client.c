@@ -17,14 +17,15 @@
 #include "pgchorus/worker.h"
 
 static const char *const client_state_names[] = {
-	[CL_STARTUP] = "startup", [CL_LOGIN_WAIT] = "login-wait", [CL_LOGIN] = "login",
+	[CL_STARTUP] = "startup", [CL_AUTH] = "auth", [CL_LOGIN_WAIT] = "login-wait", [CL_LOGIN] = "login",
 	[CL_IDLE] = "idle", [CL_WAIT] = "wait", [CL_ACTIVE] = "active", [CL_CLOSING] = "closing",
 };
 
 void client_set_state(struct client *c, enum client_state st)
 {
 	static const uint8_t allowed[] = {
-		[CL_STARTUP] = 1 << CL_LOGIN_WAIT | 1 << CL_IDLE | 1 << CL_CLOSING,
+		[CL_STARTUP] = 1 << CL_AUTH | 1 << CL_LOGIN_WAIT | 1 << CL_IDLE | 1 << CL_CLOSING,
+		[CL_AUTH] = 1 << CL_LOGIN_WAIT | 1 << CL_IDLE | 1 << CL_CLOSING,
 		[CL_LOGIN_WAIT] = 1 << CL_LOGIN | 1 << CL_CLOSING,
 		[CL_LOGIN] = 1 << CL_IDLE | 1 << CL_ACTIVE | 1 << CL_CLOSING,
 		[CL_IDLE] = 1 << CL_WAIT | 1 << CL_ACTIVE | 1 << CL_CLOSING,
@@ -295,16 +296,15 @@ void client_shutdown(struct client *c)
 static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct client *c = pstream_of(h)->owner;
-	size_t len = 0;
-	uint8_t *p = iobuf_space(&c->in, &c->w->bp, &len);
 
 	(void)suggested;
-	*buf = uv_buf_init((char *)p, (unsigned int)(p ? len : 0));
+	pstream_alloc(&c->ps, &c->in, &c->w->bp, buf);
 }
 
 static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct client *c = pstream_of(stream)->owner;
+	int r;
 
 	(void)buf;
 	if (nread < 0) {
@@ -320,8 +320,16 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 			iobuf_release(&c->in, &c->w->bp);
 		return;
 	}
-	c->in.end += (uint32_t)nread;
-	if (c->state == CL_STARTUP)
+	c->last_active = worker_now(c->w);
+	r = pstream_input(&c->ps, nread, &c->in, &c->w->bp);
+	if (r < 0) {
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "%s",
+			     c->ps.tls && c->ps.tls->err[0] ? c->ps.tls->err : "input error");
+		return;
+	}
+	if (r == 0)
+		return;
+	if (c->state == CL_STARTUP || c->state == CL_AUTH)
 		client_startup(c);
 	else
 		client_process(c);
@@ -376,9 +384,12 @@ void client_accept(struct worker *w, uv_stream_t *listener, bool is_tcp)
 			}
 		}
 		snprintf(c->addr, sizeof(c->addr), "%s:%d", host, port);
+		memcpy(&c->peer, &ss, sizeof(ss));
 	} else {
 		snprintf(c->addr, sizeof(c->addr), "unix");
+		c->is_unix = true;
 	}
+	c->last_active = worker_now(w);
 	if (n > w->cfg->max_client_conn) {
 		client_close(c, SQLSTATE_TOO_MANY_CONNECTIONS, "sorry, too many clients already");
 		return;

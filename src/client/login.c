@@ -178,6 +178,29 @@ static void client_login(struct client *c, const struct startup_packet *sp)
 		client_server_ready(c, s);
 }
 
+/* SSLRequest: 'S' and a TLS handshake when TLS is configured, else 'N'. */
+static void client_ssl_request(struct client *c)
+{
+	struct tls_ctx *ctx = c->w->cfg->tls_server;
+	uv_buf_t answer = uv_buf_init(ctx ? "S" : "N", 1);
+
+	if (c->ps.tls) {
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "SSLRequest on an encrypted connection");
+		return;
+	}
+	if (ctx && c->in.data && iobuf_avail(&c->in)) {
+		/* Bytes sent before the handshake cannot be trusted (CVE-2021-23214). */
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "received unencrypted data after SSL request");
+		return;
+	}
+	if (pstream_send(&c->ps, &answer, 1) < 0) {
+		client_close(c, NULL, "write failed");
+		return;
+	}
+	if (ctx && pstream_start_tls(&c->ps, ctx, true, NULL) < 0)
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+}
+
 void client_startup(struct client *c)
 {
 	struct worker *w = c->w;
@@ -211,6 +234,8 @@ void client_startup(struct client *c)
 		startup_parse(pkt, len, &sp);
 		switch (sp.kind) {
 		case STARTUP_SSL:
+			client_ssl_request(c);
+			break;
 		case STARTUP_GSSENC: {
 			uv_buf_t no = uv_buf_init("N", 1);
 

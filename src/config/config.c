@@ -13,6 +13,7 @@
  * frees them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include <libconfig.h>
+#include <openssl/ssl.h> /* TLS1_2_VERSION etc.: macros only, no library calls */
 
 #include "pgchorus/config.h"
 
@@ -32,6 +34,7 @@
 #define MIN_SECONDS 0.001              /* timers have millisecond resolution */
 #define MAX_MESSAGE_SIZE 0x7fffffffLL  /* the protocol's length field is an int32 */
 #define MAX_STARTUP_SIZE 1048576LL
+#define DEFAULT_TLS_CIPHERS "HIGH:!aNULL:!MD5"
 
 /* Where an error message goes, and what it prefixes. */
 struct loader {
@@ -259,6 +262,31 @@ static const struct keyword log_levels[] = {
 	{ NULL, 0 },
 };
 
+static const struct keyword client_tls_modes[] = {
+	{ "disable", CLIENT_TLS_DISABLE },
+	{ "allow", CLIENT_TLS_ALLOW },
+	{ "require", CLIENT_TLS_REQUIRE },
+	{ NULL, 0 },
+};
+
+static const struct keyword server_tls_modes[] = {
+	{ "disable", SERVER_TLS_DISABLE },
+	{ "prefer", SERVER_TLS_PREFER },
+	{ "require", SERVER_TLS_REQUIRE },
+	{ "verify-ca", SERVER_TLS_VERIFY_CA },
+	{ "verify-full", SERVER_TLS_VERIFY_FULL },
+	{ NULL, 0 },
+};
+
+/* The spelling of OpenSSL's MinProtocol setting (SSL_CONF_cmd). */
+static const struct keyword tls_protocols[] = {
+	{ "TLSv1", TLS1_VERSION },
+	{ "TLSv1.1", TLS1_1_VERSION },
+	{ "TLSv1.2", TLS1_2_VERSION },
+	{ "TLSv1.3", TLS1_3_VERSION },
+	{ NULL, 0 },
+};
+
 static const char *keyword_name(const struct keyword *kw, int value)
 {
 	for (const struct keyword *k = kw; k->word; k++)
@@ -480,10 +508,14 @@ enum setting_id {
 	S_LISTEN_ADDRESSES, S_PORT, S_UNIX_SOCKET_DIR, S_UNIX_SOCKET_MODE, S_WORKERS,
 	S_MODE, S_POOL_MODE, S_POOL_SIZE, S_MAX_CLIENT_CONN, S_SERVER_RESET_QUERY,
 	S_MAX_PREPARED_STATEMENTS, S_IGNORE_STARTUP_PARAMETERS,
+	S_AUTH_TIMEOUT, S_CLIENT_IDLE_TIMEOUT, S_IDLE_IN_TRANSACTION_TIMEOUT,
 	S_QUERY_WAIT_TIMEOUT, S_SERVER_CONNECT_TIMEOUT, S_SERVER_IDLE_TIMEOUT,
 	S_SERVER_LIFETIME, S_SHUTDOWN_TIMEOUT,
 	S_MAX_MESSAGE_SIZE, S_MAX_STARTUP_SIZE,
-	S_AUTH_METHOD, S_USERS_FILE,
+	S_AUTH_METHOD, S_USERS_FILE, S_HBA_FILE, S_AUTH_QUERY, S_AUTH_USER,
+	S_CLIENT_TLS, S_TLS_CERT_FILE, S_TLS_KEY_FILE, S_TLS_CA_FILE, S_TLS_CIPHERS,
+	S_TLS_MIN_PROTOCOL,
+	S_SERVER_TLS, S_SERVER_TLS_CA_FILE, S_SERVER_TLS_CERT_FILE, S_SERVER_TLS_KEY_FILE,
 	S_CONTROL_SOCKET, S_LOGFILE, S_PIDFILE, S_LOG_LEVEL,
 	S_NODES,
 	S_COUNT
@@ -502,6 +534,9 @@ static const char *const setting_names[S_COUNT] = {
 	[S_SERVER_RESET_QUERY] = "server_reset_query",
 	[S_MAX_PREPARED_STATEMENTS] = "max_prepared_statements",
 	[S_IGNORE_STARTUP_PARAMETERS] = "ignore_startup_parameters",
+	[S_AUTH_TIMEOUT] = "auth_timeout",
+	[S_CLIENT_IDLE_TIMEOUT] = "client_idle_timeout",
+	[S_IDLE_IN_TRANSACTION_TIMEOUT] = "idle_in_transaction_timeout",
 	[S_QUERY_WAIT_TIMEOUT] = "query_wait_timeout",
 	[S_SERVER_CONNECT_TIMEOUT] = "server_connect_timeout",
 	[S_SERVER_IDLE_TIMEOUT] = "server_idle_timeout",
@@ -511,6 +546,19 @@ static const char *const setting_names[S_COUNT] = {
 	[S_MAX_STARTUP_SIZE] = "max_startup_size",
 	[S_AUTH_METHOD] = "auth_method",
 	[S_USERS_FILE] = "users_file",
+	[S_HBA_FILE] = "hba_file",
+	[S_AUTH_QUERY] = "auth_query",
+	[S_AUTH_USER] = "auth_user",
+	[S_CLIENT_TLS] = "client_tls",
+	[S_TLS_CERT_FILE] = "tls_cert_file",
+	[S_TLS_KEY_FILE] = "tls_key_file",
+	[S_TLS_CA_FILE] = "tls_ca_file",
+	[S_TLS_CIPHERS] = "tls_ciphers",
+	[S_TLS_MIN_PROTOCOL] = "tls_min_protocol",
+	[S_SERVER_TLS] = "server_tls",
+	[S_SERVER_TLS_CA_FILE] = "server_tls_ca_file",
+	[S_SERVER_TLS_CERT_FILE] = "server_tls_cert_file",
+	[S_SERVER_TLS_KEY_FILE] = "server_tls_key_file",
 	[S_CONTROL_SOCKET] = "control_socket",
 	[S_LOGFILE] = "logfile",
 	[S_PIDFILE] = "pidfile",
@@ -556,6 +604,12 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 		return read_int(ld, s, name, 1, 10000000, &cfg->max_prepared_statements);
 	case S_IGNORE_STARTUP_PARAMETERS:
 		return read_ignore_params(ld, s, name, cfg);
+	case S_AUTH_TIMEOUT:
+		return read_seconds(ld, s, name, &cfg->auth_timeout);
+	case S_CLIENT_IDLE_TIMEOUT:
+		return read_seconds(ld, s, name, &cfg->client_idle_timeout);
+	case S_IDLE_IN_TRANSACTION_TIMEOUT:
+		return read_seconds(ld, s, name, &cfg->idle_in_transaction_timeout);
 	case S_QUERY_WAIT_TIMEOUT:
 		return read_seconds(ld, s, name, &cfg->query_wait_timeout);
 	case S_SERVER_CONNECT_TIMEOUT:
@@ -583,6 +637,43 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 		return true;
 	case S_USERS_FILE:
 		return read_string(ld, s, name, &cfg->users_file);
+	case S_HBA_FILE:
+		return read_string(ld, s, name, &cfg->hba_file);
+	case S_AUTH_QUERY:
+		return read_string(ld, s, name, &cfg->auth_query);
+	case S_AUTH_USER:
+		return read_string(ld, s, name, &cfg->auth_user);
+	case S_CLIENT_TLS:
+		if (!read_keyword(ld, s, name, client_tls_modes, &v))
+			return false;
+		cfg->client_tls = (enum client_tls_mode)v;
+		return true;
+	case S_TLS_CERT_FILE:
+		return read_string(ld, s, name, &cfg->tls_cert_file);
+	case S_TLS_KEY_FILE:
+		return read_string(ld, s, name, &cfg->tls_key_file);
+	case S_TLS_CA_FILE:
+		return read_string(ld, s, name, &cfg->tls_ca_file);
+	case S_TLS_CIPHERS:
+		if (!read_string(ld, s, name, &cfg->tls_ciphers))
+			return false;
+		if (!*cfg->tls_ciphers)
+			return fail(ld, s, name, "must not be empty (the default is \"%s\")",
+				    DEFAULT_TLS_CIPHERS);
+		return true;
+	case S_TLS_MIN_PROTOCOL:
+		return read_keyword(ld, s, name, tls_protocols, &cfg->tls_min_protocol);
+	case S_SERVER_TLS:
+		if (!read_keyword(ld, s, name, server_tls_modes, &v))
+			return false;
+		cfg->server_tls = (enum server_tls_mode)v;
+		return true;
+	case S_SERVER_TLS_CA_FILE:
+		return read_string(ld, s, name, &cfg->server_tls_ca_file);
+	case S_SERVER_TLS_CERT_FILE:
+		return read_string(ld, s, name, &cfg->server_tls_cert_file);
+	case S_SERVER_TLS_KEY_FILE:
+		return read_string(ld, s, name, &cfg->server_tls_key_file);
 	case S_CONTROL_SOCKET:
 		return read_string(ld, s, name, &cfg->control_socket);
 	case S_LOGFILE:
@@ -614,6 +705,16 @@ static void config_free(struct config *cfg)
 	free(cfg->server_reset_query);
 	free_string_array(cfg->ignore_startup_parameters);
 	free(cfg->users_file);
+	free(cfg->hba_file);
+	free(cfg->auth_query);
+	free(cfg->auth_user);
+	free(cfg->tls_cert_file);
+	free(cfg->tls_key_file);
+	free(cfg->tls_ca_file);
+	free(cfg->tls_ciphers);
+	free(cfg->server_tls_ca_file);
+	free(cfg->server_tls_cert_file);
+	free(cfg->server_tls_key_file);
 	free(cfg->control_socket);
 	free(cfg->logfile);
 	free(cfg->pidfile);
@@ -649,6 +750,9 @@ static struct config *config_defaults(const char *path)
 		cfg->ignore_startup_parameters[0] = strdup("extra_float_digits");
 		cfg->n_ignore_startup_parameters = 1;
 	}
+	cfg->auth_timeout = 60;
+	cfg->client_idle_timeout = 0;
+	cfg->idle_in_transaction_timeout = 0;
 	cfg->query_wait_timeout = 120;
 	cfg->server_connect_timeout = 15;
 	cfg->server_idle_timeout = 600;
@@ -658,6 +762,19 @@ static struct config *config_defaults(const char *path)
 	cfg->max_startup_size = 10000;
 	cfg->auth_method = AUTH_TRUST;
 	cfg->users_file = strdup("");
+	cfg->hba_file = strdup("");
+	cfg->auth_query = strdup("");
+	cfg->auth_user = strdup("");
+	cfg->client_tls = CLIENT_TLS_ALLOW;
+	cfg->tls_cert_file = strdup("");
+	cfg->tls_key_file = strdup("");
+	cfg->tls_ca_file = strdup("");
+	cfg->tls_ciphers = strdup(DEFAULT_TLS_CIPHERS);
+	cfg->tls_min_protocol = TLS1_2_VERSION;
+	cfg->server_tls = SERVER_TLS_PREFER;
+	cfg->server_tls_ca_file = strdup("");
+	cfg->server_tls_cert_file = strdup("");
+	cfg->server_tls_key_file = strdup("");
 	cfg->control_socket = strdup("/tmp/pgchorus.ctl");
 	cfg->logfile = strdup("");
 	cfg->pidfile = strdup("");
@@ -665,7 +782,10 @@ static struct config *config_defaults(const char *path)
 
 	if (!cfg->path || !cfg->listen_addresses || !cfg->unix_socket_dir ||
 	    !cfg->server_reset_query || !cfg->ignore_startup_parameters ||
-	    !cfg->ignore_startup_parameters[0] || !cfg->users_file || !cfg->control_socket ||
+	    !cfg->ignore_startup_parameters[0] || !cfg->users_file || !cfg->hba_file ||
+	    !cfg->auth_query || !cfg->auth_user || !cfg->tls_cert_file || !cfg->tls_key_file ||
+	    !cfg->tls_ca_file || !cfg->tls_ciphers || !cfg->server_tls_ca_file ||
+	    !cfg->server_tls_cert_file || !cfg->server_tls_key_file || !cfg->control_socket ||
 	    !cfg->logfile || !cfg->pidfile) {
 		config_free(cfg);
 		return NULL;
@@ -698,6 +818,140 @@ static char *config_dir(const char *path)
 	return dir;
 }
 
+/*
+ * Make *FIELD (the value of setting NAME, owned by the snapshot) absolute:
+ * a relative path is taken relative to the directory of the configuration
+ * file CONF, so that it does not depend on the working directory pgchorus
+ * was started from.  "" and absolute paths are left alone.
+ */
+static bool resolve_path(const struct loader *ld, config_t *lc, const char *conf,
+			 const char *name, char **field)
+{
+	config_setting_t *s;
+	char *dir, *full;
+
+	if (!**field || (*field)[0] == '/')
+		return true;
+	s = config_lookup(lc, name);
+	dir = config_dir(conf);
+	if (!dir)
+		return fail(ld, s, name, "cannot resolve relative path: %s", strerror(errno));
+	full = malloc(strlen(dir) + 1 + strlen(*field) + 1);
+	if (!full) {
+		free(dir);
+		return fail(ld, s, name, "out of memory");
+	}
+	sprintf(full, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", *field);
+	free(dir);
+	free(*field);
+	*field = full;
+	return true;
+}
+
+/*
+ * Can PATH (the value of setting NAME; "" = unset, nothing to check) be
+ * opened for reading?  Only opened, not read: O_NONBLOCK so that a FIFO does
+ * not block the load.  The contents are checked by the module that uses the
+ * file; this check gives `pgchorus -t` and a reload a precise message for
+ * the common mistakes (wrong path, wrong owner or mode).
+ */
+static bool file_readable(const struct loader *ld, config_t *lc, const char *name,
+			  const char *path)
+{
+	struct stat st;
+	int fd, e;
+
+	if (!*path)
+		return true;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		goto error;
+	if (fstat(fd, &st) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto error;
+	}
+	close(fd);
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto error;
+	}
+	return true;
+
+error:
+	return fail(ld, config_lookup(lc, name), name, "cannot read %s: %s", path, strerror(errno));
+}
+
+/*
+ * A certificate file and its key file: both set or both "".  Not checked
+ * when that side does not use TLS (OFF): the files are not used then.
+ */
+static bool check_pair(const struct loader *ld, config_t *lc, bool off, const char *cert_name,
+		       const char *cert, const char *key_name, const char *key)
+{
+	if (off || !*cert == !*key)
+		return true;
+	if (*cert)
+		return fail(ld, config_lookup(lc, cert_name), cert_name,
+			    "is set but %s is not (both are needed)", key_name);
+	return fail(ld, config_lookup(lc, key_name), key_name,
+		    "is set but %s is not (both are needed)", cert_name);
+}
+
+/* Settings of authentication that depend on each other. */
+static bool check_auth(const struct loader *ld, config_t *lc, const struct config *cfg)
+{
+	/*
+	 * Passwords come from users_file or auth_query.  With an hba file,
+	 * auth_method is not what decides, and the methods named in the hba
+	 * file are that module's to check.
+	 */
+	if (!*cfg->hba_file && cfg->auth_method != AUTH_TRUST && !*cfg->users_file &&
+	    !*cfg->auth_query)
+		return fail(ld, config_lookup(lc, "auth_method"), "auth_method",
+			    "\"%s\" needs a users_file or an auth_query",
+			    config_auth_method_name(cfg->auth_method));
+	if (*cfg->auth_query) {
+		config_setting_t *s = config_lookup(lc, "auth_query");
+
+		if (!strstr(cfg->auth_query, "$1"))
+			return fail(ld, s, "auth_query",
+				    "must contain $1, the parameter that receives the user name");
+		if (!*cfg->auth_user)
+			return fail(ld, s, "auth_query",
+				    "needs auth_user, the user that runs the query");
+	}
+	return true;
+}
+
+/* Settings of TLS that depend on each other. */
+static bool check_tls(const struct loader *ld, config_t *lc, const struct config *cfg)
+{
+	bool client_off = cfg->client_tls == CLIENT_TLS_DISABLE;
+	bool server_off = cfg->server_tls == SERVER_TLS_DISABLE;
+
+	if (cfg->client_tls == CLIENT_TLS_REQUIRE && (!*cfg->tls_cert_file || !*cfg->tls_key_file))
+		return fail(ld, config_lookup(lc, "client_tls"), "client_tls",
+			    "\"require\" needs %s",
+			    !*cfg->tls_cert_file && !*cfg->tls_key_file ? "tls_cert_file and tls_key_file" :
+			    !*cfg->tls_cert_file ? "tls_cert_file" : "tls_key_file");
+	if (!check_pair(ld, lc, client_off, "tls_cert_file", cfg->tls_cert_file,
+			"tls_key_file", cfg->tls_key_file))
+		return false;
+	/* a CA to check client certificates, but no TLS to present them over */
+	if (!client_off && *cfg->tls_ca_file && !*cfg->tls_cert_file)
+		return fail(ld, config_lookup(lc, "tls_ca_file"), "tls_ca_file",
+			    "is set but tls_cert_file and tls_key_file are not: clients cannot use TLS");
+
+	if ((cfg->server_tls == SERVER_TLS_VERIFY_CA || cfg->server_tls == SERVER_TLS_VERIFY_FULL) &&
+	    !*cfg->server_tls_ca_file)
+		return fail(ld, config_lookup(lc, "server_tls"), "server_tls",
+			    "\"%s\" needs server_tls_ca_file", config_server_tls_name(cfg->server_tls));
+	return check_pair(ld, lc, server_off, "server_tls_cert_file", cfg->server_tls_cert_file,
+			  "server_tls_key_file", cfg->server_tls_key_file);
+}
+
 /* Checks that involve several settings, and resolving derived values. */
 static bool finish(const struct loader *ld, config_t *lc, struct config *cfg)
 {
@@ -728,26 +982,34 @@ static bool finish(const struct loader *ld, config_t *lc, struct config *cfg)
 			    "\"%s\" is too long for a unix socket path (max %zu bytes)",
 			    cfg->control_socket, sizeof(sun.sun_path) - 1);
 
-	if (cfg->auth_method != AUTH_TRUST && !*cfg->users_file)
-		return fail(ld, config_lookup(lc, "auth_method"), "auth_method",
-			    "\"%s\" needs a users_file", config_auth_method_name(cfg->auth_method));
+	if (!check_auth(ld, lc, cfg) || !check_tls(ld, lc, cfg))
+		return false;
 
-	if (*cfg->users_file && cfg->users_file[0] != '/') {
-		char *dir = config_dir(cfg->path);
-		char *full;
+	/*
+	 * File names: made absolute, and the TLS files checked for
+	 * readability.  users_file and hba_file are read (and checked) by
+	 * their own modules.
+	 */
+	const struct {
+		const char *name;
+		char **field;
+		bool must_be_readable;
+	} paths[] = {
+		{ "users_file", &cfg->users_file, false },
+		{ "hba_file", &cfg->hba_file, false },
+		{ "tls_cert_file", &cfg->tls_cert_file, true },
+		{ "tls_key_file", &cfg->tls_key_file, true },
+		{ "tls_ca_file", &cfg->tls_ca_file, true },
+		{ "server_tls_ca_file", &cfg->server_tls_ca_file, true },
+		{ "server_tls_cert_file", &cfg->server_tls_cert_file, true },
+		{ "server_tls_key_file", &cfg->server_tls_key_file, true },
+	};
 
-		s = config_lookup(lc, "users_file");
-		if (!dir)
-			return fail(ld, s, "users_file", "cannot resolve relative path: %s", strerror(errno));
-		full = malloc(strlen(dir) + 1 + strlen(cfg->users_file) + 1);
-		if (!full) {
-			free(dir);
-			return fail(ld, s, "users_file", "out of memory");
-		}
-		sprintf(full, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", cfg->users_file);
-		free(dir);
-		free(cfg->users_file);
-		cfg->users_file = full;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (!resolve_path(ld, lc, cfg->path, paths[i].name, paths[i].field))
+			return false;
+		if (paths[i].must_be_readable && !file_readable(ld, lc, paths[i].name, *paths[i].field))
+			return false;
 	}
 	return true;
 }
@@ -867,8 +1129,11 @@ struct config *config_ref(struct config *cfg)
 void config_unref(struct config *cfg)
 {
 	/* acq_rel: every use of the snapshot by other threads happens before the free */
-	if (cfg && atomic_fetch_sub_explicit(&cfg->refcnt, 1, memory_order_acq_rel) == 1)
+	if (cfg && atomic_fetch_sub_explicit(&cfg->refcnt, 1, memory_order_acq_rel) == 1) {
+		if (cfg->release_derived)
+			cfg->release_derived(cfg);
 		config_free(cfg);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -961,4 +1226,19 @@ const char *config_run_mode_name(enum run_mode m)
 const char *config_log_level_name(enum log_level l)
 {
 	return keyword_name(log_levels, (int)l);
+}
+
+const char *config_client_tls_name(enum client_tls_mode m)
+{
+	return keyword_name(client_tls_modes, (int)m);
+}
+
+const char *config_server_tls_name(enum server_tls_mode m)
+{
+	return keyword_name(server_tls_modes, (int)m);
+}
+
+const char *config_tls_protocol_name(int version)
+{
+	return keyword_name(tls_protocols, version);
 }

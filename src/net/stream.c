@@ -62,7 +62,7 @@ static int pstream_start_write(struct pstream *s)
 	return r;
 }
 
-int pstream_send(struct pstream *s, const uv_buf_t *bufs, unsigned int n)
+static int pstream_send_raw(struct pstream *s, const uv_buf_t *bufs, unsigned int n)
 {
 	size_t total = 0, done;
 	int r;
@@ -100,6 +100,67 @@ int pstream_send(struct pstream *s, const uv_buf_t *bufs, unsigned int n)
 	return pstream_start_write(s);
 }
 
+int pstream_flush_tls(struct pstream *s)
+{
+	uv_buf_t b;
+	int r;
+
+	if (!s->tls)
+		return 0;
+	if (!tls_conn_output(s->tls, &s->tls_out))
+		return UV_ENOMEM;
+	if (!s->tls_out.len)
+		return 0;
+	b = uv_buf_init((char *)s->tls_out.data, (unsigned int)s->tls_out.len);
+	r = pstream_send_raw(s, &b, 1);
+	buf_reset(&s->tls_out);
+	return r;
+}
+
+int pstream_send(struct pstream *s, const uv_buf_t *bufs, unsigned int n)
+{
+	if (!s->tls)
+		return pstream_send_raw(s, bufs, n);
+	if (!s->open)
+		return UV_EPIPE;
+	if (tls_conn_write(s->tls, bufs, n) < 0)
+		return UV_EPROTO;
+	return pstream_flush_tls(s);
+}
+
+void pstream_alloc(struct pstream *s, struct iobuf *in, struct bufpool *bp, uv_buf_t *buf)
+{
+	size_t len = 0;
+	uint8_t *p;
+
+	if (s->tls) {
+		*buf = uv_buf_init((char *)s->tls->raw, TLS_RAW_BUF);
+		return;
+	}
+	p = iobuf_space(in, bp, &len);
+	*buf = uv_buf_init((char *)p, (unsigned int)(p ? len : 0));
+}
+
+int pstream_input(struct pstream *s, ssize_t nread, struct iobuf *in, struct bufpool *bp)
+{
+	int r;
+
+	if (!s->tls) {
+		in->end += (uint32_t)nread;
+		return (int)nread;
+	}
+	r = tls_conn_read(s->tls, (size_t)nread, in, bp);
+	if (pstream_flush_tls(s) < 0 || r < 0)
+		return UV_EPROTO;
+	return r;
+}
+
+int pstream_start_tls(struct pstream *s, struct tls_ctx *ctx, bool server, const char *host)
+{
+	s->tls = tls_conn_new(ctx, server, host);
+	return s->tls ? 0 : UV_ENOMEM;
+}
+
 void pstream_close(struct pstream *s, uv_close_cb close_cb)
 {
 	if (!s->open)
@@ -112,4 +173,7 @@ void pstream_cleanup(struct pstream *s)
 {
 	buf_free(&s->inflight);
 	buf_free(&s->next);
+	buf_free(&s->tls_out);
+	tls_conn_free(s->tls);
+	s->tls = NULL;
 }

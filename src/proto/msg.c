@@ -119,6 +119,15 @@ bool msg_cancel_request(struct buf *b, uint32_t pid, uint32_t key)
 	return builder_finish(&mb);
 }
 
+bool msg_ssl_request(struct buf *b)
+{
+	struct msg_builder mb;
+
+	builder_begin_untyped(&mb, b);
+	builder_int32(&mb, PG_SSL_REQUEST_CODE);
+	return builder_finish(&mb);
+}
+
 bool msg_password(struct buf *b, const char *password)
 {
 	struct msg_builder mb;

@@ -89,6 +89,7 @@ static void server_free(struct server *s)
 	rt_free(&s->rt);
 	u64map_destroy(&s->stmts);
 	free(s->pending);
+	tls_ctx_unref(s->tls_ctx);
 	pstream_cleanup(&s->ps);
 	free(s);
 }
@@ -523,46 +524,134 @@ void server_process(struct server *s)
 static void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct server *s = pstream_of(h)->owner;
-	size_t len = 0;
-	uint8_t *p = iobuf_space(&s->in, &s->w->bp, &len);
 
 	(void)suggested;
-	*buf = uv_buf_init((char *)p, (unsigned int)(p ? len : 0));
+	pstream_alloc(&s->ps, &s->in, &s->w->bp, buf);
 }
 
 static void server_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct server *s = pstream_of(stream)->owner;
 	struct client *c = s->client;
+	int r;
 
 	(void)buf;
-	if (nread < 0) {
-		const char *why = nread == UV_EOF ? "connection closed by node" : uv_strerror((int)nread);
+	if (nread == 0) {
+		if (s->in.data && s->in.start == s->in.end)
+			iobuf_release(&s->in, &s->w->bp);
+		return;
+	}
+	r = nread < 0 ? (int)nread : pstream_input(&s->ps, nread, &s->in, &s->w->bp);
+	if (r < 0) {
+		char why[200];
 
-		if (s->state == SV_LOGIN)
+		if (r == UV_EOF)
+			snprintf(why, sizeof(why), "connection closed by node");
+		else if (s->ps.tls && s->ps.tls->err[0])
+			snprintf(why, sizeof(why), "%s", s->ps.tls->err);
+		else
+			snprintf(why, sizeof(why), "%s", uv_strerror(r));
+		if (s->state == SV_LOGIN || s->state == SV_CONNECTING)
 			pool_connect_failed(s->pool, why);
 		server_close(s, why);
 		if (c)
 			client_server_lost(c, "server connection to the node was lost");
 		return;
 	}
-	if (nread == 0) {
-		if (s->in.data && s->in.start == s->in.end)
-			iobuf_release(&s->in, &s->w->bp);
+	if (s->state == SV_CONNECTING) {
+		server_tls_progress(s);
 		return;
 	}
-	s->in.end += (uint32_t)nread;
-	server_process(s);
+	if (r > 0)
+		server_process(s);
 }
 
 /* ---- connect ---- */
+
+/* Send the StartupMessage and wait for the node's authentication request. */
+static void server_send_startup(struct server *s)
+{
+	struct pool *p = s->pool;
+	const char *extra[] = { NULL };
+	uv_buf_t b;
+
+	server_set_state(s, SV_LOGIN);
+	if (!msg_startup(&s->scratch, p->user, p->database, extra)) {
+		server_close(s, "out of memory");
+		return;
+	}
+	b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
+	if (pstream_send(&s->ps, &b, 1) < 0) {
+		buf_reset(&s->scratch);
+		pool_connect_failed(p, "could not send startup packet to node");
+		server_close(s, "write failed");
+		return;
+	}
+	buf_reset(&s->scratch);
+}
+
+static void server_tls_failed(struct server *s, const char *why)
+{
+	char reason[300];
+
+	snprintf(reason, sizeof(reason), "TLS to node %d failed: %s", s->pool->node, why);
+	log_warning("%s", reason);
+	pool_connect_failed(s->pool, reason);
+	server_close(s, "TLS failed");
+}
+
+void server_tls_progress(struct server *s)
+{
+	const struct config *cfg = s->w->cfg;
+	struct node *n = node_get(s->pool->node);
+
+	if (!s->ps.tls) {
+		uint8_t answer;
+
+		if (!s->in.data || iobuf_avail(&s->in) < 1)
+			return;
+		answer = *iobuf_head(&s->in);
+		iobuf_consume(&s->in, &s->w->bp, 1);
+		if (s->in.data) {
+			server_tls_failed(s, "node sent data before the TLS handshake");
+			return;
+		}
+		if (answer == 'N') {
+			if (cfg->server_tls >= SERVER_TLS_REQUIRE) {
+				server_tls_failed(s, "node does not accept TLS connections (server_tls requires TLS)");
+				return;
+			}
+			server_send_startup(s); /* prefer: go on without */
+			return;
+		}
+		if (answer != 'S') {
+			server_tls_failed(s, "unexpected answer to SSLRequest");
+			return;
+		}
+		if (!s->tls_ctx || pstream_start_tls(&s->ps, s->tls_ctx, false, n ? n->host : NULL) < 0) {
+			server_tls_failed(s, "cannot create TLS session");
+			return;
+		}
+	}
+	switch (tls_conn_handshake(s->ps.tls)) {
+	case -1:
+		server_tls_failed(s, s->ps.tls->err);
+		return;
+	case 0:
+		if (pstream_flush_tls(&s->ps) < 0)
+			server_tls_failed(s, "write failed");
+		return;
+	default:
+		log_debug("S-%p node %d: %s, cipher %s", (void *)s, s->pool->node,
+			  tls_conn_version(s->ps.tls), tls_conn_cipher(s->ps.tls));
+		server_send_startup(s);
+	}
+}
 
 static void server_connect_cb(uv_connect_t *req, int status)
 {
 	struct server *s = req->data;
 	struct pool *p = s->pool;
-	const char *extra[] = { NULL };
-	uv_buf_t b;
 
 	if (s->state == SV_CLOSING)
 		return;
@@ -579,20 +668,29 @@ static void server_connect_cb(uv_connect_t *req, int status)
 	}
 	if (s->ps.is_tcp)
 		uv_tcp_nodelay(&s->ps.u.tcp, 1);
-	server_set_state(s, SV_LOGIN);
-	if (!msg_startup(&s->scratch, p->user, p->database, extra)) {
-		server_close(s, "out of memory");
-		return;
+	s->tls_ctx = s->ps.is_tcp ? tls_ctx_ref(s->w->cfg->tls_client) : NULL;
+	if (s->tls_ctx) {
+		struct buf req8;
+		uv_buf_t b;
+		int r;
+
+		buf_init(&req8);
+		if (!msg_ssl_request(&req8)) {
+			server_close(s, "out of memory");
+			return;
+		}
+		b = uv_buf_init((char *)req8.data, (unsigned int)req8.len);
+		r = pstream_send(&s->ps, &b, 1);
+		buf_free(&req8);
+		if (r < 0) {
+			server_tls_failed(s, "cannot send SSLRequest");
+			return;
+		}
+	} else {
+		server_send_startup(s);
 	}
-	b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
-	if (pstream_send(&s->ps, &b, 1) < 0) {
-		buf_reset(&s->scratch);
-		pool_connect_failed(p, "could not send startup packet to node");
-		server_close(s, "write failed");
-		return;
-	}
-	buf_reset(&s->scratch);
-	server_resume(s);
+	if (s->state != SV_CLOSING)
+		server_resume(s);
 }
 
 struct server *server_connect(struct pool *p)

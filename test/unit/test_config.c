@@ -3,10 +3,13 @@
  * and of the users file (src/config/users.c).  Every test writes its input to
  * a temporary file made with mkstemp and removes it afterwards.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h> /* TLS1_2_VERSION etc. */
 
 #include "runner.h"
 #include "pgchorus/config.h"
@@ -128,6 +131,9 @@ TEST(test_config_defaults)
 	CHECK(cfg->n_ignore_startup_parameters == 1);
 	CHECK_STREQ(cfg->ignore_startup_parameters[0], "extra_float_digits");
 	CHECK(cfg->ignore_startup_parameters[1] == NULL);
+	CHECK(cfg->auth_timeout == 60);
+	CHECK(cfg->client_idle_timeout == 0);
+	CHECK(cfg->idle_in_transaction_timeout == 0);
 	CHECK(cfg->query_wait_timeout == 120);
 	CHECK(cfg->server_connect_timeout == 15);
 	CHECK(cfg->server_idle_timeout == 600);
@@ -137,6 +143,22 @@ TEST(test_config_defaults)
 	CHECK(cfg->max_startup_size == 10000);
 	CHECK(cfg->auth_method == AUTH_TRUST);
 	CHECK_STREQ(cfg->users_file, "");
+	CHECK_STREQ(cfg->hba_file, "");
+	CHECK_STREQ(cfg->auth_query, "");
+	CHECK_STREQ(cfg->auth_user, "");
+	CHECK(cfg->client_tls == CLIENT_TLS_ALLOW);
+	CHECK_STREQ(cfg->tls_cert_file, "");
+	CHECK_STREQ(cfg->tls_key_file, "");
+	CHECK_STREQ(cfg->tls_ca_file, "");
+	CHECK_STREQ(cfg->tls_ciphers, "HIGH:!aNULL:!MD5");
+	CHECK(cfg->tls_min_protocol == TLS1_2_VERSION);
+	CHECK(cfg->server_tls == SERVER_TLS_PREFER);
+	CHECK_STREQ(cfg->server_tls_ca_file, "");
+	CHECK_STREQ(cfg->server_tls_cert_file, "");
+	CHECK_STREQ(cfg->server_tls_key_file, "");
+	CHECK_STREQ(config_client_tls_name(cfg->client_tls), "allow");
+	CHECK_STREQ(config_server_tls_name(cfg->server_tls), "prefer");
+	CHECK_STREQ(config_tls_protocol_name(cfg->tls_min_protocol), "TLSv1.2");
 	CHECK_STREQ(cfg->control_socket, "/tmp/pgchorus.ctl");
 	CHECK_STREQ(cfg->logfile, "");
 	CHECK_STREQ(cfg->pidfile, "");
@@ -503,6 +525,12 @@ TEST(test_config_reload_compatible)
 	CHECK(reloads("pool_size = 5;\nquery_wait_timeout = 1;\nlog_level = \"error\";\n" TWO_NODES,
 		      "pool_size = 50;\nquery_wait_timeout = 9;\nlog_level = \"debug\";\n"
 		      "auth_method = \"md5\";\nusers_file = \"/x\";\n" TWO_NODES, err, sizeof(err)) == 1);
+	/* TLS, authentication and client timeouts may change */
+	CHECK(reloads(TWO_NODES, "client_tls = \"disable\";\nserver_tls = \"require\";\n"
+		      "tls_min_protocol = \"TLSv1.3\";\ntls_ciphers = \"HIGH\";\n"
+		      "hba_file = \"hba.conf\";\nauth_query = \"SELECT $1\";\nauth_user = \"a\";\n"
+		      "auth_timeout = 5;\nclient_idle_timeout = 30;\nidle_in_transaction_timeout = 9;\n"
+		      TWO_NODES, err, sizeof(err)) == 1);
 	/* weight and data_dir may change */
 	CHECK(reloads(TWO_NODES, "nodes = ( { host = \"127.0.0.1\"; port = 5433; weight = 3; },"
 		      " { host = \"127.0.0.1\"; port = 5434; data_dir = \"/d\"; } );\n", err, sizeof(err)) == 1);
@@ -583,6 +611,386 @@ TEST(test_config_refcount)
 	config_unref(cfg); /* frees; the sanitizer build checks nothing leaks */
 	config_unref(NULL);
 	remove_file(path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS, authentication sources, client timeouts                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A temporary directory holding the (dummy) files cert.pem, key.pem and
+ * ca.pem: the loader only checks that TLS files can be opened.
+ */
+struct tls_dir {
+	char path[64];
+	char cert[96], key[96], ca[96];
+};
+
+static int tls_dir_make(struct tls_dir *d)
+{
+	const char *names[] = { "cert.pem", "key.pem", "ca.pem" };
+	char *files[] = { d->cert, d->key, d->ca };
+
+	snprintf(d->path, sizeof(d->path), "/tmp/pgc_test_tls_XXXXXX");
+	if (!mkdtemp(d->path))
+		return 0;
+	for (int i = 0; i < 3; i++) {
+		FILE *f;
+
+		snprintf(files[i], sizeof(d->cert), "%s/%s", d->path, names[i]);
+		f = fopen(files[i], "w");
+		if (!f)
+			return 0;
+		fputs("-----BEGIN DUMMY-----\n", f);
+		fclose(f);
+	}
+	return 1;
+}
+
+static void tls_dir_remove(struct tls_dir *d)
+{
+	unlink(d->cert);
+	unlink(d->key);
+	unlink(d->ca);
+	rmdir(d->path);
+}
+
+TEST(test_config_tls_full)
+{
+	struct tls_dir d;
+	char text[2048], err[512];
+	char *path;
+	struct config *cfg;
+
+	REQUIRE(tls_dir_make(&d));
+	snprintf(text, sizeof(text),
+		 "client_tls = \"require\";\n"
+		 "tls_cert_file = \"%s\";\n"
+		 "tls_key_file = \"%s\";\n"
+		 "tls_ca_file = \"%s\";\n"
+		 "tls_ciphers = \"ECDHE+AESGCM:!aNULL\";\n"
+		 "tls_min_protocol = \"TLSv1.3\";\n"
+		 "server_tls = \"verify-full\";\n"
+		 "server_tls_ca_file = \"%s\";\n"
+		 "server_tls_cert_file = \"%s\";\n"
+		 "server_tls_key_file = \"%s\";\n" NODE1,
+		 d.cert, d.key, d.ca, d.ca, d.cert, d.key);
+	cfg = load_text(text, &path, err, sizeof(err));
+	if (!cfg)
+		fprintf(stderr, "    %s\n", err);
+	REQUIRE(cfg);
+	CHECK(cfg->client_tls == CLIENT_TLS_REQUIRE);
+	CHECK_STREQ(cfg->tls_cert_file, d.cert);
+	CHECK_STREQ(cfg->tls_key_file, d.key);
+	CHECK_STREQ(cfg->tls_ca_file, d.ca);
+	CHECK_STREQ(cfg->tls_ciphers, "ECDHE+AESGCM:!aNULL");
+	CHECK(cfg->tls_min_protocol == TLS1_3_VERSION);
+	CHECK(cfg->server_tls == SERVER_TLS_VERIFY_FULL);
+	CHECK_STREQ(cfg->server_tls_ca_file, d.ca);
+	CHECK_STREQ(cfg->server_tls_cert_file, d.cert);
+	CHECK_STREQ(cfg->server_tls_key_file, d.key);
+	CHECK_STREQ(config_client_tls_name(cfg->client_tls), "require");
+	CHECK_STREQ(config_server_tls_name(cfg->server_tls), "verify-full");
+	CHECK_STREQ(config_tls_protocol_name(cfg->tls_min_protocol), "TLSv1.3");
+	config_unref(cfg);
+	remove_file(path);
+
+	/* every keyword, written in any case */
+	static const struct {
+		const char *text;
+		int client_tls, server_tls, proto;
+	} kw[] = {
+		{ "client_tls = \"disable\";\nserver_tls = \"disable\";\ntls_min_protocol = \"TLSv1\";\n",
+		  CLIENT_TLS_DISABLE, SERVER_TLS_DISABLE, TLS1_VERSION },
+		{ "client_tls = \"ALLOW\";\nserver_tls = \"Require\";\ntls_min_protocol = \"tlsv1.1\";\n",
+		  CLIENT_TLS_ALLOW, SERVER_TLS_REQUIRE, TLS1_1_VERSION },
+		{ "server_tls = \"prefer\";\ntls_min_protocol = \"TLSv1.2\";\n",
+		  CLIENT_TLS_ALLOW, SERVER_TLS_PREFER, TLS1_2_VERSION },
+	};
+	for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++) {
+		snprintf(text, sizeof(text), "%s" NODE1, kw[i].text);
+		cfg = load_text(text, &path, err, sizeof(err));
+		if (!cfg)
+			fprintf(stderr, "    %s\n", err);
+		CHECK(cfg && (int)cfg->client_tls == kw[i].client_tls &&
+		      (int)cfg->server_tls == kw[i].server_tls && cfg->tls_min_protocol == kw[i].proto);
+		config_unref(cfg);
+		remove_file(path);
+	}
+
+	/* verify-ca with a CA; "allow" with a certificate; no client certificate for nodes */
+	snprintf(text, sizeof(text), "server_tls = \"verify-ca\";\nserver_tls_ca_file = \"%s\";\n"
+		 "tls_cert_file = \"%s\";\ntls_key_file = \"%s\";\n" NODE1, d.ca, d.cert, d.key);
+	cfg = load_text(text, &path, err, sizeof(err));
+	if (!cfg)
+		fprintf(stderr, "    %s\n", err);
+	REQUIRE(cfg);
+	CHECK(cfg->server_tls == SERVER_TLS_VERIFY_CA);
+	CHECK(cfg->client_tls == CLIENT_TLS_ALLOW);
+	CHECK_STREQ(cfg->server_tls_cert_file, "");
+	config_unref(cfg);
+	remove_file(path);
+	CHECK_STREQ(config_tls_protocol_name(0), "unknown");
+	tls_dir_remove(&d);
+}
+
+TEST(test_config_tls_errors)
+{
+	struct tls_dir d;
+	char text[1024];
+
+	REQUIRE(tls_dir_make(&d));
+	/* client_tls = "require" needs a certificate and its key */
+	CHECK(expect_error("port = 6432;\nclient_tls = \"require\";\n" NODE1, 2, "client_tls",
+			   "\"require\" needs tls_cert_file and tls_key_file"));
+	snprintf(text, sizeof(text), "tls_cert_file = \"%s\";\n\nclient_tls = \"require\";\n" NODE1, d.cert);
+	CHECK(expect_error(text, 3, "client_tls", "\"require\" needs tls_key_file"));
+	snprintf(text, sizeof(text), "client_tls = \"require\";\ntls_key_file = \"%s\";\n" NODE1, d.key);
+	CHECK(expect_error(text, 1, "client_tls", "\"require\" needs tls_cert_file"));
+	/* with "allow" too, a certificate comes with its key */
+	snprintf(text, sizeof(text), "\ntls_cert_file = \"%s\";\n" NODE1, d.cert);
+	CHECK(expect_error(text, 2, "tls_cert_file", "tls_key_file is not"));
+	snprintf(text, sizeof(text), "tls_key_file = \"%s\";\n" NODE1, d.key);
+	CHECK(expect_error(text, 1, "tls_key_file", "tls_cert_file is not"));
+	snprintf(text, sizeof(text), "tls_ca_file = \"%s\";\n" NODE1, d.ca);
+	CHECK(expect_error(text, 1, "tls_ca_file", "clients cannot use TLS"));
+	/* ... but with "disable" the files are unused */
+	snprintf(text, sizeof(text), "client_tls = \"disable\";\ntls_cert_file = \"%s\";\n"
+		 "tls_ca_file = \"%s\";\n" NODE1, d.cert, d.ca);
+	{
+		char err[512];
+		char *path;
+		struct config *cfg = load_text(text, &path, err, sizeof(err));
+
+		if (!cfg)
+			fprintf(stderr, "    %s\n", err);
+		CHECK(cfg && cfg->client_tls == CLIENT_TLS_DISABLE);
+		config_unref(cfg);
+		remove_file(path);
+	}
+
+	/* verify-ca / verify-full need a CA */
+	CHECK(expect_error("\n\nserver_tls = \"verify-full\";\n" NODE1, 3, "server_tls",
+			   "\"verify-full\" needs server_tls_ca_file"));
+	CHECK(expect_error("server_tls = \"verify-ca\";\nserver_tls_ca_file = \"\";\n" NODE1, 1,
+			   "server_tls", "\"verify-ca\" needs server_tls_ca_file"));
+	snprintf(text, sizeof(text), "server_tls_cert_file = \"%s\";\n" NODE1, d.cert);
+	CHECK(expect_error(text, 1, "server_tls_cert_file", "server_tls_key_file is not"));
+	snprintf(text, sizeof(text), "server_tls = \"require\";\nserver_tls_key_file = \"%s\";\n" NODE1, d.key);
+	CHECK(expect_error(text, 2, "server_tls_key_file", "server_tls_cert_file is not"));
+
+	/* bad values */
+	CHECK(expect_error("client_tls = \"prefer\";\n" NODE1, 1, "client_tls",
+			   "invalid value \"prefer\" (expected \"disable\", \"allow\" or \"require\")"));
+	CHECK(expect_error("client_tls = true;\n" NODE1, 1, "client_tls", "expected a string"));
+	CHECK(expect_error("server_tls = \"verify\";\n" NODE1, 1, "server_tls",
+			   "(expected \"disable\", \"prefer\", \"require\", \"verify-ca\" or \"verify-full\")"));
+	CHECK(expect_error("server_tls = \"allow\";\n" NODE1, 1, "server_tls", "invalid value \"allow\""));
+	CHECK(expect_error("tls_min_protocol = \"TLSv1.4\";\n" NODE1, 1, "tls_min_protocol",
+			   "(expected \"TLSv1\", \"TLSv1.1\", \"TLSv1.2\" or \"TLSv1.3\")"));
+	CHECK(expect_error("tls_min_protocol = \"SSLv3\";\n" NODE1, 1, "tls_min_protocol", "invalid value"));
+	CHECK(expect_error("tls_min_protocol = 1.2;\n" NODE1, 1, "tls_min_protocol", "expected a string"));
+	CHECK(expect_error("tls_ciphers = \"\";\n" NODE1, 1, "tls_ciphers", "must not be empty"));
+	CHECK(expect_error("tls_cert_file = 1;\n" NODE1, 1, "tls_cert_file", "expected a string"));
+	CHECK(expect_error("server_tls_ca_file = [ \"a\" ];\n" NODE1, 1, "server_tls_ca_file",
+			   "expected a string"));
+	tls_dir_remove(&d);
+}
+
+/* Load TEXT, which must fail with exactly "CONF:LINE: SETTING: cannot read FILE: REASON". */
+static int expect_unreadable(const char *text, int line, const char *setting, const char *file,
+			     const char *reason)
+{
+	char err[512], want[512];
+	char *path;
+	struct config *cfg = load_text(text, &path, err, sizeof(err));
+	int ok = 1;
+
+	if (!path)
+		return 0;
+	snprintf(want, sizeof(want), "%s:%d: %s: cannot read %s: %s", path, line, setting, file, reason);
+	if (cfg || strcmp(err, want) != 0) {
+		fprintf(stderr, "    got \"%s\", wanted \"%s\"\n", cfg ? "(loaded)" : err, want);
+		ok = 0;
+	}
+	config_unref(cfg);
+	remove_file(path);
+	return ok;
+}
+
+TEST(test_config_tls_unreadable)
+{
+	struct tls_dir d;
+	char text[1024], missing[128];
+
+	REQUIRE(tls_dir_make(&d));
+	snprintf(missing, sizeof(missing), "%s/missing.pem", d.path);
+
+	snprintf(text, sizeof(text), "tls_cert_file = \"%s\";\ntls_key_file = \"%s\";\n" NODE1,
+		 missing, d.key);
+	CHECK(expect_unreadable(text, 1, "tls_cert_file", missing, strerror(ENOENT)));
+	snprintf(text, sizeof(text), "tls_cert_file = \"%s\";\n\ntls_key_file = \"%s\";\n" NODE1,
+		 d.cert, missing);
+	CHECK(expect_unreadable(text, 3, "tls_key_file", missing, strerror(ENOENT)));
+	snprintf(text, sizeof(text), "server_tls = \"verify-full\";\nserver_tls_ca_file = \"%s\";\n" NODE1,
+		 d.path);
+	CHECK(expect_unreadable(text, 2, "server_tls_ca_file", d.path, strerror(EISDIR)));
+	snprintf(text, sizeof(text), "tls_cert_file = \"%s\";\ntls_key_file = \"%s\";\n"
+		 "tls_ca_file = \"%s\";\n" NODE1, d.cert, d.key, missing);
+	CHECK(expect_unreadable(text, 3, "tls_ca_file", missing, strerror(ENOENT)));
+	snprintf(text, sizeof(text), "server_tls_cert_file = \"%s\";\nserver_tls_key_file = \"%s\";\n" NODE1,
+		 missing, d.key);
+	CHECK(expect_unreadable(text, 1, "server_tls_cert_file", missing, strerror(ENOENT)));
+	/* set files are checked even when that side's TLS is off */
+	snprintf(text, sizeof(text), "server_tls = \"disable\";\nserver_tls_ca_file = \"%s\";\n" NODE1,
+		 missing);
+	CHECK(expect_unreadable(text, 2, "server_tls_ca_file", missing, strerror(ENOENT)));
+	/* a key the process may not read (root reads anything: skipped then) */
+	if (geteuid() != 0) {
+		chmod(d.key, 0);
+		snprintf(text, sizeof(text), "tls_cert_file = \"%s\";\ntls_key_file = \"%s\";\n" NODE1,
+			 d.cert, d.key);
+		CHECK(expect_unreadable(text, 2, "tls_key_file", d.key, strerror(EACCES)));
+	}
+	tls_dir_remove(&d);
+}
+
+TEST(test_config_tls_relative)
+{
+	struct tls_dir d;
+	char err[512], want[256], missing[160];
+	char *path;
+	struct config *cfg;
+
+	REQUIRE(tls_dir_make(&d));
+	/* relative to the directory of the configuration file, like users_file */
+	path = write_file_in(d.path,
+			     "client_tls = \"require\";\n"
+			     "tls_cert_file = \"cert.pem\";\n"
+			     "tls_key_file = \"./key.pem\";\n"
+			     "tls_ca_file = \"ca.pem\";\n"
+			     "server_tls = \"verify-ca\";\n"
+			     "server_tls_ca_file = \"ca.pem\";\n"
+			     "server_tls_cert_file = \"cert.pem\";\n"
+			     "server_tls_key_file = \"key.pem\";\n"
+			     "hba_file = \"pgchorus_hba.conf\";\n" NODE1);
+	REQUIRE(path);
+	cfg = config_load(path, err, sizeof(err));
+	if (!cfg)
+		fprintf(stderr, "    %s\n", err);
+	REQUIRE(cfg);
+	CHECK_STREQ(cfg->tls_cert_file, d.cert);
+	snprintf(want, sizeof(want), "%s/./key.pem", d.path);
+	CHECK_STREQ(cfg->tls_key_file, want);
+	CHECK_STREQ(cfg->tls_ca_file, d.ca);
+	CHECK_STREQ(cfg->server_tls_ca_file, d.ca);
+	CHECK_STREQ(cfg->server_tls_cert_file, d.cert);
+	CHECK_STREQ(cfg->server_tls_key_file, d.key);
+	/* the hba file is resolved, not opened: the hba module reads it */
+	snprintf(want, sizeof(want), "%s/pgchorus_hba.conf", d.path);
+	CHECK_STREQ(cfg->hba_file, want);
+	config_unref(cfg);
+	remove_file(path);
+
+	/* an unreadable relative file is reported with its resolved path */
+	path = write_file_in(d.path, "tls_cert_file = \"cert.pem\";\ntls_key_file = \"nokey.pem\";\n" NODE1);
+	REQUIRE(path);
+	CHECK(config_load(path, err, sizeof(err)) == NULL);
+	snprintf(missing, sizeof(missing), "%s:2: tls_key_file: cannot read %s/nokey.pem: %s", path,
+		 d.path, strerror(ENOENT));
+	CHECK_STREQ(err, missing);
+	remove_file(path);
+	tls_dir_remove(&d);
+}
+
+/* Load TEXT, which must succeed; returns the snapshot (the file is removed). */
+static struct config *load_ok(const char *text)
+{
+	char err[512];
+	char *path;
+	struct config *cfg = load_text(text, &path, err, sizeof(err));
+
+	if (!cfg)
+		fprintf(stderr, "    unexpected error: %s\n", err);
+	remove_file(path);
+	return cfg;
+}
+
+TEST(test_config_auth_sources)
+{
+	struct config *cfg;
+
+	/* md5 / scram: users_file or auth_query provide the passwords */
+	cfg = load_ok("auth_method = \"md5\";\n"
+		      "auth_query = \"SELECT usename, passwd FROM pg_shadow WHERE usename=$1\";\n"
+		      "auth_user = \"pgchorus\";\n" NODE1);
+	REQUIRE(cfg);
+	CHECK(cfg->auth_method == AUTH_MD5);
+	CHECK_STREQ(cfg->auth_query, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1");
+	CHECK_STREQ(cfg->auth_user, "pgchorus");
+	CHECK_STREQ(cfg->users_file, "");
+	config_unref(cfg);
+	cfg = load_ok("auth_method = \"scram-sha-256\";\nusers_file = \"/u\";\n"
+		      "auth_query = \"SELECT usename, passwd FROM pg_shadow WHERE usename=$1\";\n"
+		      "auth_user = \"pgchorus\";\n" NODE1);
+	CHECK(cfg && cfg->auth_method == AUTH_SCRAM);
+	config_unref(cfg);
+	/* with an hba file, auth_method does not decide: no source is required here */
+	cfg = load_ok("auth_method = \"scram-sha-256\";\nhba_file = \"/etc/pgchorus/hba.conf\";\n" NODE1);
+	CHECK(cfg && strcmp(cfg->hba_file, "/etc/pgchorus/hba.conf") == 0);
+	config_unref(cfg);
+	/* auth_user alone is unused, and allowed */
+	cfg = load_ok("auth_user = \"pgchorus\";\n" NODE1);
+	CHECK(cfg && strcmp(cfg->auth_user, "pgchorus") == 0 && !*cfg->auth_query);
+	config_unref(cfg);
+
+	CHECK(expect_error("\nauth_method = \"scram-sha-256\";\n" NODE1, 2, "auth_method",
+			   "\"scram-sha-256\" needs a users_file or an auth_query"));
+	CHECK(expect_error("auth_method = \"md5\";\nauth_query = \"SELECT u, p FROM t WHERE u=$1\";\n" NODE1,
+			   2, "auth_query", "needs auth_user"));
+	CHECK(expect_error("auth_user = \"a\";\nauth_query = \"SELECT u, p FROM t WHERE u='x'\";\n" NODE1,
+			   2, "auth_query", "must contain $1"));
+	CHECK(expect_error("hba_file = 0;\n" NODE1, 1, "hba_file", "expected a string"));
+	CHECK(expect_error("auth_query = [ ];\n" NODE1, 1, "auth_query", "expected a string"));
+	CHECK(expect_error("auth_user = 5;\n" NODE1, 1, "auth_user", "expected a string"));
+}
+
+TEST(test_config_client_timeouts)
+{
+	struct config *cfg;
+
+	cfg = load_ok("auth_timeout = 0.5;\nclient_idle_timeout = 5;\n"
+		      "idle_in_transaction_timeout = 0.5;\nquery_wait_timeout = 5;\n" NODE1);
+	REQUIRE(cfg);
+	CHECK(cfg->auth_timeout == 0.5);
+	CHECK(cfg->client_idle_timeout == 5.0);
+	CHECK(cfg->idle_in_transaction_timeout == 0.5);
+	CHECK(cfg->query_wait_timeout == 5.0);
+	config_unref(cfg);
+
+	cfg = load_ok("auth_timeout = 5;\nclient_idle_timeout = 0.5;\n"
+		      "idle_in_transaction_timeout = 5L;\nquery_wait_timeout = 0.5;\n" NODE1);
+	REQUIRE(cfg);
+	CHECK(cfg->auth_timeout == 5.0);
+	CHECK(cfg->client_idle_timeout == 0.5);
+	CHECK(cfg->idle_in_transaction_timeout == 5.0);
+	CHECK(cfg->query_wait_timeout == 0.5);
+	config_unref(cfg);
+
+	/* 0 disables */
+	cfg = load_ok("auth_timeout = 0;\nclient_idle_timeout = 0.0;\n"
+		      "idle_in_transaction_timeout = 0;\nquery_wait_timeout = 0;\n" NODE1);
+	REQUIRE(cfg);
+	CHECK(cfg->auth_timeout == 0 && cfg->client_idle_timeout == 0);
+	CHECK(cfg->idle_in_transaction_timeout == 0 && cfg->query_wait_timeout == 0);
+	config_unref(cfg);
+
+	CHECK(expect_error("auth_timeout = -1;\n" NODE1, 1, "auth_timeout", "negative"));
+	CHECK(expect_error("\nclient_idle_timeout = \"5\";\n" NODE1, 2, "client_idle_timeout",
+			   "expected a number"));
+	CHECK(expect_error("idle_in_transaction_timeout = 0.0001;\n" NODE1, 1,
+			   "idle_in_transaction_timeout", "at least"));
+	CHECK(expect_error("auth_timeout = 1e9;\n" NODE1, 1, "auth_timeout", "maximum"));
 }
 
 /* ------------------------------------------------------------------------ */
