@@ -57,6 +57,9 @@ uint8_t *iobuf_space(struct iobuf *ib, struct bufpool *bp, size_t *len);
 /* Ensure that NEED unprocessed bytes fit into the buffer (for a message that
  * must be seen whole).  Returns false on allocation failure. */
 bool iobuf_ensure(struct iobuf *ib, struct bufpool *bp, size_t need) __attribute__((warn_unused_result));
+/* Make room toward a message of NEED bytes, in steps that follow the data
+ * actually received (a peer's declared length alone never allocates much). */
+bool iobuf_grow_toward(struct iobuf *ib, struct bufpool *bp, size_t need) __attribute__((warn_unused_result));
 /* Mark N bytes processed; an emptied buffer goes back to the pool. */
 void iobuf_consume(struct iobuf *ib, struct bufpool *bp, uint32_t n);
 void iobuf_release(struct iobuf *ib, struct bufpool *bp);

@@ -43,5 +43,7 @@ bool relay_emit_synth(struct client *c, struct server *s);
 /* Graceful shutdown: close C now if idle, else at its transaction end. */
 void client_shutdown(struct client *c);
 void client_free_statements(struct client *c);
+/* Periodic: authentication, idle and idle-in-transaction timeouts. */
+void clients_janitor(struct worker *w);
 
 #endif

@@ -76,6 +76,7 @@ struct client {
 	uint64_t wait_since;             /* loop time (ms) when it started waiting */
 	uint64_t state_since;
 	uint64_t last_active;            /* loop time (ms) of the last bytes received */
+	uint64_t connected_at;
 	struct iobuf in;
 	struct buf scratch;              /* messages pgchorus writes to this client */
 	struct pool *pool;               /* pool of the node the client's queries go to */

@@ -25,6 +25,9 @@
 #define SQLSTATE_FEATURE_NOT_SUPPORTED "0A000"
 #define SQLSTATE_INTERNAL "XX000"
 #define SQLSTATE_QUERY_WAIT_TIMEOUT "08P01"
+#define SQLSTATE_QUERY_CANCELED "57014"
+#define SQLSTATE_IDLE_SESSION_TIMEOUT "57P05"
+#define SQLSTATE_IDLE_IN_TXN_TIMEOUT "25P03"
 
 bool msg_error(struct buf *b, const char *severity, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5), warn_unused_result));

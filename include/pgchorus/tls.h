@@ -33,6 +33,7 @@ struct tls_conn {
 	void *wbio;                /* BIO *: ciphertext for the peer */
 	struct tls_ctx *ctx;
 	bool handshake_done;
+	bool peer_closed;          /* close_notify received */
 	char err[160];             /* last error, for logs and client messages */
 	uint8_t raw[TLS_RAW_BUF];  /* socket reads land here */
 };

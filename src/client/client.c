@@ -322,6 +322,10 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 	}
 	c->last_active = worker_now(c->w);
 	r = pstream_input(&c->ps, nread, &c->in, &c->w->bp);
+	if (r == UV_EOF) {
+		client_close(c, NULL, "client disconnected");
+		return;
+	}
 	if (r < 0) {
 		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "%s",
 			     c->ps.tls && c->ps.tls->err[0] ? c->ps.tls->err : "input error");
@@ -389,7 +393,7 @@ void client_accept(struct worker *w, uv_stream_t *listener, bool is_tcp)
 		snprintf(c->addr, sizeof(c->addr), "unix");
 		c->is_unix = true;
 	}
-	c->last_active = worker_now(w);
+	c->last_active = c->connected_at = worker_now(w);
 	if (n > w->cfg->max_client_conn) {
 		client_close(c, SQLSTATE_TOO_MANY_CONNECTIONS, "sorry, too many clients already");
 		return;
@@ -399,4 +403,53 @@ void client_accept(struct worker *w, uv_stream_t *listener, bool is_tcp)
 		return;
 	}
 	client_resume(c);
+}
+
+/* Seconds (config) elapsed since loop time SINCE? */
+static bool expired(uint64_t now, uint64_t since, double seconds)
+{
+	return seconds > 0 && now - since >= (uint64_t)(seconds * 1000);
+}
+
+void clients_janitor(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+	uint64_t now = worker_now(w);
+	struct list *it, *tmp;
+
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *c = list_entry(it, struct client, link);
+		struct server *s = c->srv;
+
+		switch (c->state) {
+		case CL_STARTUP:
+		case CL_AUTH:
+			if (expired(now, c->connected_at, cfg->auth_timeout))
+				client_close(c, SQLSTATE_QUERY_CANCELED, "canceling authentication due to timeout");
+			break;
+		case CL_IDLE:
+			if (expired(now, c->last_active, cfg->client_idle_timeout))
+				client_close(c, SQLSTATE_IDLE_SESSION_TIMEOUT,
+					     "terminating connection due to idle-session timeout");
+			break;
+		case CL_ACTIVE:
+			if (!s)
+				break;
+			if (c->fwd_remaining && expired(now, c->last_active, cfg->auth_timeout)) {
+				/* Stalled in the middle of a message while holding a server. */
+				client_close(c, SQLSTATE_PROTOCOL_VIOLATION,
+					     "incomplete message: client stalled for more than %g s", cfg->auth_timeout);
+			} else if (rt_idle(&s->rt) && (s->txn_status == 'T' || s->txn_status == 'E')) {
+				if (expired(now, c->last_active, cfg->idle_in_transaction_timeout))
+					client_close(c, SQLSTATE_IDLE_IN_TXN_TIMEOUT,
+						     "terminating connection due to idle-in-transaction timeout");
+			} else if (server_is_clean(s) && expired(now, c->last_active, cfg->client_idle_timeout)) {
+				client_close(c, SQLSTATE_IDLE_SESSION_TIMEOUT,
+					     "terminating connection due to idle-session timeout");
+			}
+			break;
+		default:
+			break;
+		}
+	}
 }

@@ -103,7 +103,7 @@ void client_process(struct client *c)
 			if (avail < len) {
 				if ((r = outv_flush(&ov)) < 0)
 					break;
-				if (!iobuf_ensure(&c->in, &w->bp, len)) {
+				if (!iobuf_grow_toward(&c->in, &w->bp, len)) {
 					client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 					return;
 				}
@@ -142,7 +142,7 @@ void client_process(struct client *c)
 				/* Needs to be seen whole: make room and wait for the rest. */
 				if ((r = outv_flush(&ov)) < 0)
 					break;
-				if (!iobuf_ensure(&c->in, &w->bp, len)) {
+				if (!iobuf_grow_toward(&c->in, &w->bp, len)) {
 					client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 					return;
 				}

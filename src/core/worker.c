@@ -200,6 +200,7 @@ static void worker_janitor_cb(uv_timer_t *t)
 	struct worker *w = t->data;
 
 	pools_janitor(w);
+	clients_janitor(w);
 	if (w->run == WORKER_RUNNING)
 		return;
 	if (w->run == WORKER_SHUTDOWN && w->cfg->shutdown_timeout > 0 &&

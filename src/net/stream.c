@@ -151,7 +151,7 @@ int pstream_input(struct pstream *s, ssize_t nread, struct iobuf *in, struct buf
 	}
 	r = tls_conn_read(s->tls, (size_t)nread, in, bp);
 	if (pstream_flush_tls(s) < 0 || r < 0)
-		return UV_EPROTO;
+		return s->tls->peer_closed ? UV_EOF : UV_EPROTO;
 	return r;
 }
 

@@ -222,6 +222,7 @@ static int tls_fail(struct tls_conn *t, int ret, const char *what)
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 		return 0;
 	if (e == SSL_ERROR_ZERO_RETURN) {
+		t->peer_closed = true;
 		snprintf(t->err, sizeof(t->err), "TLS connection closed by peer");
 		return -1;
 	}

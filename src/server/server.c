@@ -422,7 +422,7 @@ void server_process(struct server *s)
 		if (server_needs_whole(s, type) && avail < len) {
 			if ((r = outv_flush(&ov)) < 0)
 				break;
-			if (!iobuf_ensure(&s->in, &w->bp, len)) {
+			if (!iobuf_grow_toward(&s->in, &w->bp, len)) {
 				server_close(s, "out of memory");
 				if (c)
 					client_server_lost(c, "out of memory");

@@ -151,3 +151,10 @@ void iobuf_consume(struct iobuf *ib, struct bufpool *bp, uint32_t n)
 	if (ib->start == ib->end)
 		iobuf_release(ib, bp);
 }
+
+bool iobuf_grow_toward(struct iobuf *ib, struct bufpool *bp, size_t need)
+{
+	size_t step = (size_t)iobuf_avail(ib) * 2 + BUFPOOL_BLOCK;
+
+	return iobuf_ensure(ib, bp, need < step ? need : step);
+}
