@@ -33,8 +33,15 @@ bool client_flush_scratch(struct client *c);
 /* Change state through the one transition function (refuses impossible ones). */
 void client_set_state(struct client *c, enum client_state st);
 
-/* login.c: handle the startup packet at the head of c->in. */
+/* login.c: handle the startup packet (or authentication messages) in c->in. */
 void client_startup(struct client *c);
+/* login.c: authentication succeeded: AuthenticationOk, parameters, ready. */
+void client_auth_done(struct client *c);
+/* auth.c: choose the method and start the exchange (or call client_auth_done). */
+void client_auth_begin(struct client *c);
+/* auth.c: a message of TYPE arrived in state CL_AUTH. */
+void client_auth_message(struct client *c, uint8_t type, const uint8_t *body, uint32_t len);
+void client_auth_cleanup(struct client *c);
 /* relay.c: process buffered client messages. */
 void client_process(struct client *c);
 /* relay.c: synthesized responses that reached the head of the server's queue. */

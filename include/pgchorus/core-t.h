@@ -128,6 +128,7 @@ struct server {
 	uint32_t n_pending;
 	uint32_t cap_pending;
 	struct tls_ctx *tls_ctx;          /* TLS to the node, if server_tls asks for it */
+	struct scram_client *scram;      /* during a SCRAM login to the node */
 	uv_connect_t creq;
 };
 

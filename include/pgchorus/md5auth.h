@@ -55,6 +55,7 @@ bool md5_salted_response(const char *secret_or_password, const char *user,
  * false, as does any failure.  The comparison runs in constant time.
  */
 bool md5_verify(const char *stored_secret, const char *user, const uint8_t salt[MD5_SALT_LEN],
-		const char *client_response);
+		const char *client_response)
+	__attribute__((warn_unused_result));
 
 #endif

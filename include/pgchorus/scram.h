@@ -174,7 +174,8 @@ struct scram_server {
  * Returns SCRAM_OK, SCRAM_ERR_ARG or SCRAM_ERR_CRYPTO.
  */
 int scram_server_init(struct scram_server *st, const struct scram_secret *secret,
-		      const uint8_t *cbind_data, size_t cbind_len);
+		      const uint8_t *cbind_data, size_t cbind_len)
+	__attribute__((warn_unused_result));
 
 /*
  * Start a mock exchange for a user that does not exist (or cannot use
@@ -184,7 +185,8 @@ int scram_server_init(struct scram_server *st, const struct scram_secret *secret
  * always returns SCRAM_ERR_AUTH.  Same returns as scram_server_init.
  */
 int scram_server_init_mock(struct scram_server *st, const char *username,
-			   const uint8_t *cbind_data, size_t cbind_len);
+			   const uint8_t *cbind_data, size_t cbind_len)
+	__attribute__((warn_unused_result));
 
 /*
  * Whether to offer SCRAM-SHA-256-PLUS in AuthenticationSASL (true iff
@@ -204,7 +206,8 @@ bool scram_server_offers_plus(const struct scram_server *st);
  * offered: a downgrade), SCRAM_ERR_ARG, SCRAM_ERR_STATE.
  */
 int scram_server_handle_first(struct scram_server *st, const char *mechanism,
-			      const char *msg, size_t len, char *out, size_t outlen);
+			      const char *msg, size_t len, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
 
 /*
  * Handle SASLResponse data (client-final-message).  Checks the channel
@@ -218,7 +221,8 @@ int scram_server_handle_first(struct scram_server *st, const char *mechanism,
  * any error with an ErrorResponse, not with "e=": OUT is then "".
  */
 int scram_server_handle_final(struct scram_server *st, const char *msg, size_t len,
-			      char *out, size_t outlen);
+			      char *out, size_t outlen)
+	__attribute__((warn_unused_result));
 
 /*
  * After a successful exchange: the user's secret with the recovered
@@ -233,7 +237,8 @@ bool scram_server_get_keys(const struct scram_server *st, struct scram_secret *o
  * NONCE: 1..SCRAM_MAX_OWN_NONCE_LEN printable characters other than ','.  Only
  * for reproducing test vectors; never call it in production.
  */
-int scram_server_set_nonce_for_test(struct scram_server *st, const char *nonce);
+int scram_server_set_nonce_for_test(struct scram_server *st, const char *nonce)
+	__attribute__((warn_unused_result));
 
 /* Erase ST (keys included). */
 void scram_server_wipe(struct scram_server *st);
@@ -288,7 +293,8 @@ struct scram_client {
  */
 int scram_client_init(struct scram_client *st, const char *password,
 		      const struct scram_secret *keys, const uint8_t *cbind_data, size_t cbind_len,
-		      bool use_plus);
+		      bool use_plus)
+	__attribute__((warn_unused_result));
 
 /* The mechanism name for SASLInitialResponse: SCRAM_MECHANISM[_PLUS]. */
 const char *scram_client_mechanism(const struct scram_client *st);
@@ -297,7 +303,8 @@ const char *scram_client_mechanism(const struct scram_client *st);
  * Write client-first-message ("<gs2 header>n=,r=<nonce>") into OUT, the
  * data of SASLInitialResponse.  SCRAM_OK, SCRAM_ERR_ARG or SCRAM_ERR_STATE.
  */
-int scram_client_first(struct scram_client *st, char *out, size_t outlen);
+int scram_client_first(struct scram_client *st, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
 
 /*
  * Handle the data of AuthenticationSASLContinue (server-first-message
@@ -308,7 +315,8 @@ int scram_client_first(struct scram_client *st, char *out, size_t outlen);
  * iteration count differ), SCRAM_ERR_ARG, SCRAM_ERR_CRYPTO, SCRAM_ERR_STATE.
  */
 int scram_client_handle_server_first(struct scram_client *st, const char *msg, size_t len,
-				     char *out, size_t outlen);
+				     char *out, size_t outlen)
+	__attribute__((warn_unused_result));
 
 /*
  * Handle the data of AuthenticationSASLFinal: "v=<ServerSignature>",
@@ -317,11 +325,13 @@ int scram_client_handle_server_first(struct scram_client *st, const char *msg, s
  * st->server_error).  Other errors: SCRAM_ERR_AUTH (wrong signature),
  * SCRAM_ERR_PROTOCOL, SCRAM_ERR_STATE.
  */
-int scram_client_handle_server_final(struct scram_client *st, const char *msg, size_t len);
+int scram_client_handle_server_final(struct scram_client *st, const char *msg, size_t len)
+	__attribute__((warn_unused_result));
 
 /* Like scram_server_set_nonce_for_test, for the client nonce; before
  * scram_client_first. */
-int scram_client_set_nonce_for_test(struct scram_client *st, const char *nonce);
+int scram_client_set_nonce_for_test(struct scram_client *st, const char *nonce)
+	__attribute__((warn_unused_result));
 
 /* Erase ST (password and keys included). */
 void scram_client_wipe(struct scram_client *st);

@@ -27,6 +27,11 @@ void server_resume(struct server *s);
 void server_process(struct server *s);
 /* SSLRequest answered / TLS handshake data arrived (state SV_CONNECTING). */
 void server_tls_progress(struct server *s);
+/* auth.c: answer the node's authentication request CODE (rest of the message
+ * in R).  0 to go on; -1 with REASON when pgchorus cannot log in. */
+struct msg_reader;
+int server_auth_request(struct server *s, uint32_t code, struct msg_reader *r, char *reason, size_t rlen);
+void server_auth_cleanup(struct server *s);
 /* Record a ParameterStatus value. */
 void server_set_param(struct server *s, const char *name, const char *value);
 

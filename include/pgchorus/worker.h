@@ -68,6 +68,7 @@ struct worker {
 	struct strmap pools;             /* "database\x01user\x01node" -> struct pool */
 	struct u64map cancel_keys;       /* client->cancel_pid -> struct client */
 	struct bufpool bp;
+	struct strmap scram_keys;        /* user -> struct scram_secret with ClientKey */
 	uint32_t next_pid;
 	enum worker_run run;
 	uint64_t shutdown_started;
@@ -99,6 +100,11 @@ void workers_join(void);
 /* Post a message to worker W (thread safe; MSG is freed by the worker). */
 void worker_post(struct worker *w, struct inbox_msg *msg);
 void workers_broadcast(enum inbox_kind kind, struct config *cfg);
+
+struct scram_secret;
+/* Remember (copy) the SCRAM keys a client of USER proved; for node logins. */
+void worker_remember_scram_keys(struct worker *w, const char *user, const struct scram_secret *keys);
+const struct scram_secret *worker_scram_keys(const struct worker *w, const char *user);
 
 /* This worker's share of pool_size (at least 1). */
 int worker_pool_limit(const struct worker *w);

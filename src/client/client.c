@@ -64,6 +64,7 @@ static void client_close_cb(uv_handle_t *h)
 	struct worker *w = c->w;
 
 	w->open_handles--;
+	client_auth_cleanup(c);
 	iobuf_release(&c->in, &w->bp);
 	buf_free(&c->scratch);
 	pstream_cleanup(&c->ps);

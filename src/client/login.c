@@ -6,10 +6,12 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "pgchorus/cancel.h"
 #include "pgchorus/client.h"
+#include "pgchorus/codec.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
@@ -123,11 +125,6 @@ static char *login_signature(const struct client *c)
 
 static void client_login(struct client *c, const struct startup_packet *sp)
 {
-	struct worker *w = c->w;
-	const struct param_list *cached;
-	struct server *s;
-	int node;
-
 	c->user = dup_name(sp->user);
 	c->database = dup_name(sp->database);
 	if (!c->user || !c->database) {
@@ -136,11 +133,16 @@ static void client_login(struct client *c, const struct startup_packet *sp)
 	}
 	if (!client_take_params(c, sp))
 		return;
-	if (w->cfg->auth_method != AUTH_TRUST) {
-		client_close(c, SQLSTATE_INVALID_AUTH, "auth_method \"%s\" is not available in this build",
-			     config_auth_method_name(w->cfg->auth_method));
-		return;
-	}
+	client_auth_begin(c); /* continues in client_auth_done() */
+}
+
+void client_auth_done(struct client *c)
+{
+	struct worker *w = c->w;
+	const struct param_list *cached;
+	struct server *s;
+	int node;
+
 	node = node_primary();
 	if (node < 0) {
 		client_close(c, SQLSTATE_CONNECTION_FAILURE, "no PostgreSQL node is available");
@@ -201,9 +203,49 @@ static void client_ssl_request(struct client *c)
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 }
 
+/* Password / SASL messages, seen whole, at most max_startup_size bytes. */
+static void client_auth_input(struct client *c)
+{
+	struct worker *w = c->w;
+
+	while (c->state == CL_AUTH && c->in.data) {
+		uint32_t avail = iobuf_avail(&c->in), len;
+		uint8_t type;
+		uint8_t *msg;
+		enum codec_frame f = codec_frame(iobuf_head(&c->in), avail, w->cfg->max_startup_size, &type, &len);
+
+		if (f == FRAME_NEED_MORE)
+			return;
+		if (f != FRAME_OK) {
+			client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length during authentication");
+			return;
+		}
+		if (avail < len) {
+			if (!iobuf_ensure(&c->in, &w->bp, len))
+				client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		msg = malloc(len);
+		if (!msg) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		memcpy(msg, iobuf_head(&c->in), len);
+		iobuf_consume(&c->in, &w->bp, len);
+		client_auth_message(c, type, msg + 5, len - 5);
+		OPENSSL_cleanse(msg, len);
+		free(msg);
+	}
+}
+
 void client_startup(struct client *c)
 {
 	struct worker *w = c->w;
+
+	if (c->state == CL_AUTH) {
+		client_auth_input(c);
+		return;
+	}
 
 	while (c->state == CL_STARTUP && c->in.data) {
 		uint32_t avail = iobuf_avail(&c->in), len;

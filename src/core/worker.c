@@ -7,12 +7,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "pgchorus/cancel.h"
 #include "pgchorus/client.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/pool.h"
+#include "pgchorus/scram.h"
 #include "pgchorus/worker.h"
 
 #define JANITOR_MS 1000
@@ -22,6 +24,38 @@
 struct runtime pgc_runtime;
 static uv_async_t *exit_notify;   /* main loop's handle, told when a worker ends */
 static atomic_int workers_running;
+
+void worker_remember_scram_keys(struct worker *w, const char *user, const struct scram_secret *keys)
+{
+	struct scram_secret *copy = malloc(sizeof(*copy));
+	void *old = NULL;
+
+	if (!copy)
+		return;
+	*copy = *keys;
+	if (!strmap_put(&w->scram_keys, user, copy, &old)) {
+		OPENSSL_cleanse(copy, sizeof(*copy));
+		free(copy);
+		return;
+	}
+	if (old) {
+		OPENSSL_cleanse(old, sizeof(*copy));
+		free(old);
+	}
+}
+
+const struct scram_secret *worker_scram_keys(const struct worker *w, const char *user)
+{
+	return strmap_get(&w->scram_keys, user);
+}
+
+static void free_keys(const char *key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	OPENSSL_cleanse(value, sizeof(struct scram_secret));
+	free(value);
+}
 
 int worker_pool_limit(const struct worker *w)
 {
@@ -234,6 +268,8 @@ static void worker_main(void *arg)
 		free(m);
 	}
 	pools_destroy(w);
+	strmap_foreach(&w->scram_keys, free_keys, NULL);
+	strmap_destroy(&w->scram_keys);
 	u64map_destroy(&w->cancel_keys);
 	bufpool_destroy(&w->bp);
 	if (uv_loop_close(&w->loop) != 0)
@@ -265,6 +301,7 @@ int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *o
 		list_init(&w->inbox);
 		list_init(&w->clients);
 		strmap_init(&w->pools);
+		strmap_init(&w->scram_keys);
 		u64map_init(&w->cancel_keys);
 		bufpool_init(&w->bp, 256);
 		w->next_pid = 1;

@@ -192,8 +192,14 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, bool server, const char *host
 	} else {
 		SSL_set_connect_state(ssl);
 		if (host && host[0] != '/') {
-			SSL_set_tlsext_host_name(ssl, host);
-			if (ctx->verify_host)
+			X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+			bool is_ip = X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1;
+
+			if (!is_ip)
+				SSL_set_tlsext_host_name(ssl, host); /* SNI is for names only */
+			if (!ctx->verify_host)
+				X509_VERIFY_PARAM_set1_ip(vp, NULL, 0);
+			else if (!is_ip)
 				SSL_set1_host(ssl, host);
 		}
 	}

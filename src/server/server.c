@@ -89,6 +89,7 @@ static void server_free(struct server *s)
 	rt_free(&s->rt);
 	u64map_destroy(&s->stmts);
 	free(s->pending);
+	server_auth_cleanup(s);
 	tls_ctx_unref(s->tls_ctx);
 	pstream_cleanup(&s->ps);
 	free(s);
@@ -295,10 +296,16 @@ static void server_login_message(struct server *s, uint8_t type, const uint8_t *
 		}
 		if (code == 0)
 			return;
-		/* Password authentication to nodes arrives with the front-door work. */
-		pool_connect_failed(s->pool, "node requested a password authentication method that "
-					     "pgchorus cannot answer yet (only trust is supported)");
-		server_close(s, "unsupported server authentication");
+		{
+			char reason[400];
+
+			if (server_auth_request(s, code, &r, reason, sizeof(reason)) < 0) {
+				log_warning("S-%p node %d %s/%s: %s", (void *)s, s->pool->node, s->pool->database,
+					    s->pool->user, reason);
+				pool_connect_failed(s->pool, reason);
+				server_close(s, "authentication failed");
+			}
+		}
 		return;
 	}
 	case 'S': {
