@@ -19,6 +19,7 @@
 #include "pgchorus/listen.h"
 #include "pgchorus/log.h"
 #include "pgchorus/node.h"
+#include "pgchorus/pool.h"
 #include "pgchorus/runtime.h"
 #include "pgchorus/worker.h"
 
@@ -269,6 +270,7 @@ int main(int argc, char **argv)
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	workers_join();
+	pool_shared_destroy_all();
 	uv_loop_close(loop);
 	listen_cleanup(cur_cfg);
 	if (cur_cfg->pidfile[0])

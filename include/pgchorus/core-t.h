@@ -9,6 +9,7 @@
 #ifndef PGCHORUS_CORE_T_H
 #define PGCHORUS_CORE_T_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -132,8 +133,17 @@ struct server {
 	uv_connect_t creq;
 };
 
+/* What the workers' pools of one (database, user, node) share: the
+ * pool_size limit counts servers of every worker. */
+struct pool_shared {
+	atomic_int n_servers;            /* all workers, all states */
+	atomic_int n_waiting;            /* clients waiting, all workers */
+	char key[];
+};
+
 struct pool {
 	struct worker *w;
+	struct pool_shared *shared;
 	char *database;
 	char *user;
 	int node;
@@ -148,6 +158,8 @@ struct pool {
 	int n_login_cache;
 	int n_servers;                   /* all states */
 	int n_connecting;                /* SV_CONNECTING + SV_LOGIN */
+	int n_waiting;                   /* length of waiters */
+	bool asked_release;              /* asked other workers to free an idle server */
 };
 
 #endif

@@ -32,6 +32,12 @@ void pool_connect_failed(struct pool *p, const char *reason);
 const struct param_list *pool_login_cache_get(const struct pool *p, const char *sig);
 /* Remember them (copied); the oldest entry makes room. */
 void pool_login_cache_put(struct pool *p, const char *sig, const struct param_list *params);
+/* Inbox: another worker needs a server of SHARED's pool; close an idle one. */
+void pool_release_idle_for(struct worker *w, struct pool_shared *shared);
+/* Inbox: SHARED's pool has room again; open servers for local waiters. */
+void pool_room_for(struct worker *w, struct pool_shared *shared);
+/* Free the shared pool registry (after the workers ended). */
+void pool_shared_destroy_all(void);
 /* Periodic: wait timeouts, idle server timeouts. */
 void pools_janitor(struct worker *w);
 /* Close every idle server (shutdown). */

@@ -17,6 +17,8 @@ enum inbox_kind {
 	INBOX_CONFIG,         /* switch to a new configuration snapshot */
 	INBOX_SHUTDOWN,       /* graceful: stop accepting, close clients as transactions end */
 	INBOX_FAST_SHUTDOWN,  /* close everything now */
+	INBOX_POOL_RELEASE,   /* close an idle server of pool `shared` if you have one */
+	INBOX_POOL_ROOM,      /* pool `shared` has room: open servers for your waiters */
 };
 
 struct inbox_msg {
@@ -25,6 +27,7 @@ struct inbox_msg {
 	uint32_t pid;
 	uint32_t key;
 	struct config *cfg;   /* INBOX_CONFIG: a reference the worker takes over */
+	struct pool_shared *shared;
 };
 
 enum worker_run {
@@ -106,8 +109,8 @@ struct scram_secret;
 void worker_remember_scram_keys(struct worker *w, const char *user, const struct scram_secret *keys);
 const struct scram_secret *worker_scram_keys(const struct worker *w, const char *user);
 
-/* This worker's share of pool_size (at least 1). */
-int worker_pool_limit(const struct worker *w);
+/* Post KIND about pool SHARED to every worker but W. */
+void workers_post_pool(struct worker *w, enum inbox_kind kind, struct pool_shared *shared);
 /* Loop time in milliseconds. */
 static inline uint64_t worker_now(struct worker *w) { return uv_now(&w->loop); }
 

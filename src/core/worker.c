@@ -57,13 +57,20 @@ static void free_keys(const char *key, void *value, void *arg)
 	free(value);
 }
 
-int worker_pool_limit(const struct worker *w)
+void workers_post_pool(struct worker *w, enum inbox_kind kind, struct pool_shared *shared)
 {
-	int n = pgc_runtime.n_workers;
-	int size = w->cfg->pool_size;
-	int limit = size / n + (w->id < size % n ? 1 : 0);
+	for (int i = 0; i < pgc_runtime.n_workers; i++) {
+		struct inbox_msg *m;
 
-	return limit > 0 ? limit : 1;
+		if (&pgc_runtime.workers[i] == w)
+			continue;
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return;
+		m->kind = kind;
+		m->shared = shared;
+		worker_post(&pgc_runtime.workers[i], m);
+	}
 }
 
 void worker_post(struct worker *w, struct inbox_msg *msg)
@@ -213,6 +220,12 @@ static void worker_inbox_cb(uv_async_t *a)
 			config_unref(w->cfg);
 			w->cfg = m->cfg;
 			m->cfg = NULL;
+			break;
+		case INBOX_POOL_RELEASE:
+			pool_release_idle_for(w, m->shared);
+			break;
+		case INBOX_POOL_ROOM:
+			pool_room_for(w, m->shared);
 			break;
 		case INBOX_SHUTDOWN:
 		case INBOX_FAST_SHUTDOWN:

@@ -1,10 +1,14 @@
 /*
  * pool.c - server connection pools, one per (database, user, node) and
- * worker.  A worker may hold its share of pool_size (worker_pool_limit),
- * so the total per (database, user, node) never exceeds pool_size when
- * pool_size >= workers.  Waiting clients are served in FIFO order.
+ * worker.  pool_size limits the servers of all workers together: they
+ * share an atomic count (struct pool_shared).  A worker whose clients wait
+ * while the limit is reached asks the other workers to close an idle
+ * server of that pool; a worker that closes one while clients wait
+ * elsewhere tells the others there is room.  Waiting clients are served
+ * in FIFO order within a worker.
  */
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +18,75 @@
 #include "pgchorus/pool.h"
 #include "pgchorus/server.h"
 #include "pgchorus/worker.h"
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct strmap shared_pools; /* key -> struct pool_shared, lives until exit */
+
+static struct pool_shared *pool_shared_get(const char *key)
+{
+	struct pool_shared *ps;
+
+	pthread_mutex_lock(&shared_lock);
+	ps = strmap_get(&shared_pools, key);
+	if (!ps) {
+		ps = calloc(1, sizeof(*ps) + strlen(key) + 1);
+		if (ps) {
+			atomic_init(&ps->n_servers, 0);
+			atomic_init(&ps->n_waiting, 0);
+			strcpy(ps->key, key);
+			if (!strmap_put(&shared_pools, key, ps, NULL)) {
+				free(ps);
+				ps = NULL;
+			}
+		}
+	}
+	pthread_mutex_unlock(&shared_lock);
+	return ps;
+}
+
+static void shared_free(const char *key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	free(value);
+}
+
+void pool_shared_destroy_all(void)
+{
+	pthread_mutex_lock(&shared_lock);
+	strmap_foreach(&shared_pools, shared_free, NULL);
+	strmap_destroy(&shared_pools);
+	pthread_mutex_unlock(&shared_lock);
+}
+
+/* Take one unit of the shared limit; false if pool_size is reached. */
+static bool pool_reserve(struct pool *p)
+{
+	int n = atomic_load(&p->shared->n_servers);
+
+	while (n < p->w->cfg->pool_size)
+		if (atomic_compare_exchange_weak(&p->shared->n_servers, &n, n + 1))
+			return true;
+	return false;
+}
+
+static void pool_wait_add(struct pool *p, struct client *c)
+{
+	list_append(&p->waiters, &c->wait_link);
+	p->n_waiting++;
+	atomic_fetch_add(&p->shared->n_waiting, 1);
+}
+
+static struct client *pool_wait_pop(struct pool *p)
+{
+	struct list *it = list_pop_first(&p->waiters);
+
+	if (!it)
+		return NULL;
+	p->n_waiting--;
+	atomic_fetch_sub(&p->shared->n_waiting, 1);
+	return list_entry(it, struct client, wait_link);
+}
 
 struct pool *pool_get(struct worker *w, const char *database, const char *user, int node)
 {
@@ -31,13 +104,14 @@ struct pool *pool_get(struct worker *w, const char *database, const char *user, 
 		return NULL;
 	p->w = w;
 	p->node = node;
+	p->shared = pool_shared_get(key);
 	p->database = strdup(database);
 	p->user = strdup(user);
 	list_init(&p->idle);
 	list_init(&p->busy);
 	list_init(&p->waiters);
 	u64map_init(&p->valid_stmts);
-	if (!p->database || !p->user || !strmap_put(&w->pools, key, p, NULL)) {
+	if (!p->shared || !p->database || !p->user || !strmap_put(&w->pools, key, p, NULL)) {
 		free(p->database);
 		free(p->user);
 		free(p);
@@ -49,15 +123,18 @@ struct pool *pool_get(struct worker *w, const char *database, const char *user, 
 /* Open connections while clients wait and the pool may grow. */
 static void pool_grow(struct pool *p)
 {
-	int waiting = 0;
-	struct list *it, *tmp;
-
-	list_for_each_safe(it, tmp, &p->waiters)
-		waiting++;
-	while (p->n_connecting < waiting && p->n_servers < worker_pool_limit(p->w) &&
-	       p->w->run != WORKER_FAST) {
+	while (p->n_connecting < p->n_waiting && p->w->run != WORKER_FAST) {
+		if (!pool_reserve(p)) {
+			/* At pool_size.  Our own busy servers come back to our waiters;
+			 * idle ones of other workers would not: ask for them. */
+			if (!p->asked_release && pgc_runtime.n_workers > 1) {
+				p->asked_release = true;
+				workers_post_pool(p->w, INBOX_POOL_RELEASE, p->shared);
+			}
+			return;
+		}
 		if (!server_connect(p))
-			break;
+			return; /* server_connect released the unit */
 	}
 }
 
@@ -73,33 +150,63 @@ struct server *pool_acquire(struct pool *p, struct client *c)
 		return s->state == SV_ACTIVE ? s : NULL;
 	}
 	c->wait_since = worker_now(p->w);
-	list_append(&p->waiters, &c->wait_link);
+	pool_wait_add(p, c);
 	pool_grow(p);
 	return NULL;
 }
 
 void pool_cancel_wait(struct client *c)
 {
+	if (list_empty(&c->wait_link))
+		return;
 	list_del(&c->wait_link);
+	c->pool->n_waiting--;
+	atomic_fetch_sub(&c->pool->shared->n_waiting, 1);
+}
+
+void pool_release_idle_for(struct worker *w, struct pool_shared *shared)
+{
+	char key[512];
+	struct pool *p;
+
+	snprintf(key, sizeof(key), "%s", shared->key);
+	p = strmap_get(&w->pools, key);
+	if (!p || p->n_waiting || list_empty(&p->idle))
+		return;
+	/* The least recently used idle server makes room for the other worker. */
+	server_close(list_entry(p->idle.prev, struct server, link), "released for another worker");
+}
+
+void pool_room_for(struct worker *w, struct pool_shared *shared)
+{
+	struct pool *p = strmap_get(&w->pools, shared->key);
+
+	if (p && p->n_waiting) {
+		p->asked_release = false;
+		pool_grow(p);
+	}
 }
 
 void pool_server_ready(struct server *s)
 {
 	struct pool *p = s->pool;
-	struct list *it;
+	struct client *c;
 
 	if (s->state == SV_LOGIN)
 		p->n_connecting--;
+	p->asked_release = false;
 	list_del(&s->link);
-	if (s->close_on_release || s->w->run == WORKER_FAST) {
+	if (s->close_on_release || s->w->run == WORKER_FAST ||
+	    (s->w->run == WORKER_SHUTDOWN && !p->n_waiting) ||
+	    (!p->n_waiting && atomic_load(&p->shared->n_waiting) > 0)) {
+		/* (The last case: clients of another worker wait for this pool;
+		 * closing makes room for them within pool_size.) */
 		list_append(&p->busy, &s->link);
 		server_close(s, "closed on release");
 		return;
 	}
-	it = list_pop_first(&p->waiters);
-	if (it) {
-		struct client *c = list_entry(it, struct client, wait_link);
-
+	c = pool_wait_pop(p);
+	if (c) {
 		list_append(&p->busy, &s->link);
 		server_link(s, c);
 		if (s->state == SV_ACTIVE)
@@ -108,10 +215,7 @@ void pool_server_ready(struct server *s)
 	}
 	list_prepend(&p->idle, &s->link);
 	server_set_idle(s);
-	if (s->in.data)
-		server_process(s); /* anything that arrived meanwhile */
-	else
-		server_resume(s);  /* notice a node closing the connection */
+	server_resume(s); /* notice a node closing the connection */
 }
 
 void pool_release(struct server *s)
@@ -138,24 +242,27 @@ void pool_server_gone(struct server *s)
 		p->n_connecting--;
 	list_del(&s->link);
 	p->n_servers--;
-	if (!list_empty(&p->waiters))
+	atomic_fetch_sub(&p->shared->n_servers, 1);
+	if (p->n_waiting)
 		pool_grow(p);
+	else if (atomic_load(&p->shared->n_waiting) > 0)
+		workers_post_pool(p->w, INBOX_POOL_ROOM, p->shared);
 }
 
 void pool_login_failed(struct pool *p, const uint8_t *msg, uint32_t len)
 {
-	struct list *it;
+	struct client *c;
 
-	while ((it = list_pop_first(&p->waiters)) != NULL)
-		client_close_with_msg(list_entry(it, struct client, wait_link), msg, len);
+	while ((c = pool_wait_pop(p)) != NULL)
+		client_close_with_msg(c, msg, len);
 }
 
 void pool_connect_failed(struct pool *p, const char *reason)
 {
-	struct list *it;
+	struct client *c;
 
-	while ((it = list_pop_first(&p->waiters)) != NULL)
-		client_close(list_entry(it, struct client, wait_link), SQLSTATE_CONNECTION_FAILURE, "%s", reason);
+	while ((c = pool_wait_pop(p)) != NULL)
+		client_close(c, SQLSTATE_CONNECTION_FAILURE, "%s", reason);
 }
 
 const struct param_list *pool_login_cache_get(const struct pool *p, const char *sig)
@@ -204,7 +311,7 @@ static void pool_janitor_one(const char *key, void *value, void *arg)
 			struct client *c = list_entry(it, struct client, wait_link);
 
 			if (jc->now - c->wait_since >= limit) {
-				list_del(&c->wait_link);
+				pool_cancel_wait(c);
 				client_close(c, SQLSTATE_CONNECTION_FAILURE,
 					     "query_wait_timeout: no server connection to node %d became "
 					     "available within %g s (pool_size %d)",
@@ -235,7 +342,7 @@ static void pool_janitor_one(const char *key, void *value, void *arg)
 			server_close(s, "idle timeout or lifetime");
 	}
 	/* Pools beyond the configured size after a reload shrink as servers go idle. */
-	while (p->n_servers > worker_pool_limit(jc->w) && !list_empty(&p->idle)) {
+	while (atomic_load(&p->shared->n_servers) > cfg->pool_size && !list_empty(&p->idle)) {
 		struct server *s = list_entry(p->idle.prev, struct server, link);
 
 		server_close(s, "pool_size reduced");

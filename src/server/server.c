@@ -526,6 +526,9 @@ void server_process(struct server *s)
 		else
 			client_txn_done(c);
 	}
+	/* Released to the pool with bytes still buffered (e.g. a notice): handle them. */
+	if (s->state == SV_IDLE && s->in.data && iobuf_avail(&s->in))
+		server_process(s);
 }
 
 static void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -709,6 +712,7 @@ struct server *server_connect(struct pool *p)
 
 	if (!s || !n) {
 		free(s);
+		atomic_fetch_sub(&p->shared->n_servers, 1); /* the unit pool_grow reserved */
 		return NULL;
 	}
 	s->w = w;
