@@ -10,7 +10,9 @@ cluster_up 1
 node_sql 0 'create schema app; create table app.marker (v text); insert into app.marker values ($$in app$$)' >/dev/null ||
 	bail "create schema app"
 # pool_size 1: the second client must get the first one's server connection.
-chorus_conf 'pool_mode = "session";' 'pool_size = 1;' 'server_reset_query = "DISCARD ALL";'
+# One worker: a server connection is reused by the next client of the same worker; with
+# several workers pool_size may instead hand it over (close and reopen) to another worker.
+chorus_conf 'pool_mode = "session";' 'pool_size = 1;' 'server_reset_query = "DISCARD ALL";' 'workers = 1;'
 chorus_start
 
 out=$(chorus_psql -qAt \
