@@ -56,6 +56,17 @@ static bool relay_valid_type(uint8_t type)
 	}
 }
 
+/* A message of LEN bytes must be seen whole: send what came before it and
+ * make room for it; processing resumes when more bytes arrive. */
+static int relay_wait_whole(struct client *c, struct outv *ov, uint32_t len)
+{
+	int r = outv_flush(ov);
+
+	if (r < 0)
+		return r;
+	return iobuf_grow_toward(&c->in, &c->w->bp, len) ? 0 : UV_ENOMEM;
+}
+
 void client_process(struct client *c)
 {
 	struct worker *w = c->w;
@@ -101,12 +112,7 @@ void client_process(struct client *c)
 			/* No server: answer what can be answered exactly without one, so that a
 			 * client blocked in a synchronous prepare never waits for a server. */
 			if (avail < len) {
-				if ((r = outv_flush(&ov)) < 0)
-					break;
-				if (!iobuf_grow_toward(&c->in, &w->bp, len)) {
-					client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-					return;
-				}
+				r = relay_wait_whole(c, &ov, len);
 				break;
 			}
 			r = prep_local_message(c, &ov, type, len);
@@ -139,13 +145,7 @@ void client_process(struct client *c)
 		entry = relay_entry(type);
 		if (c->track_statements && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
 			if (avail < len) {
-				/* Needs to be seen whole: make room and wait for the rest. */
-				if ((r = outv_flush(&ov)) < 0)
-					break;
-				if (!iobuf_grow_toward(&c->in, &w->bp, len)) {
-					client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-					return;
-				}
+				r = relay_wait_whole(c, &ov, len);
 				break;
 			}
 			r = prep_client_message(c, s, &ov, type, len);
