@@ -42,6 +42,13 @@ void client_auth_begin(struct client *c);
 /* auth.c: a message of TYPE arrived in state CL_AUTH. */
 void client_auth_message(struct client *c, uint8_t type, const uint8_t *body, uint32_t len);
 void client_auth_cleanup(struct client *c);
+/* authquery.c: fetch C's secret with auth_query; DONE runs later with ok=false
+ * and ERROR on failure, or ok=true and SECRET (NULL: no such user).  false if
+ * no lookup could be started (DONE will not run). */
+typedef void (*auth_lookup_cb)(struct client *c, bool ok, const char *secret, const char *error);
+bool client_auth_lookup(struct client *c, auth_lookup_cb done);
+/* The client is going away: the lookup will not call back. */
+void client_auth_lookup_cancel(struct client *c);
 /* relay.c: process buffered client messages. */
 void client_process(struct client *c);
 /* relay.c: synthesized responses that reached the head of the server's queue. */

@@ -97,6 +97,8 @@ struct client {
 	bool is_unix;                    /* connected through the unix socket */
 	struct sockaddr_storage peer;    /* TCP peer address */
 	struct client_auth *auth;        /* during CL_AUTH */
+	struct auth_lookup *auth_lookup; /* auth_query in flight */
+	int auth_method_pending;         /* enum hba_method while auth_query runs */
 	struct strmap stmts;             /* name -> struct client_stmt */
 };
 

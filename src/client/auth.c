@@ -46,6 +46,7 @@ static void auth_free(struct client *c)
 
 void client_auth_cleanup(struct client *c)
 {
+	client_auth_lookup_cancel(c);
 	auth_free(c);
 }
 
@@ -149,12 +150,14 @@ static bool auth_start_scram(struct client *c)
 	return auth_send_request(c, 10, mechs, n);
 }
 
+static void auth_run_method(struct client *c, enum hba_method method, const char *secret);
+static void auth_looked_up(struct client *c, bool ok, const char *secret, const char *error);
+
 void client_auth_begin(struct client *c)
 {
 	const struct config *cfg = c->w->cfg;
 	enum hba_method method;
 	const char *secret;
-	struct client_auth *a;
 	int line = 0;
 
 	if (!c->is_unix && cfg->client_tls == CLIENT_TLS_REQUIRE && !c->ps.tls) {
@@ -192,8 +195,24 @@ void client_auth_begin(struct client *c)
 			     (int)strcspn(c->addr, ":"), c->addr, c->user, c->database, conn_description(c));
 		return;
 	}
-	a = calloc(1, sizeof(*a));
 	secret = users_lookup(cfg->users, c->user);
+	client_set_state(c, CL_AUTH);
+	if (!secret && cfg->auth_query[0]) {
+		/* Not in users_file: ask the node; authentication resumes in auth_looked_up. */
+		c->auth_method_pending = method;
+		client_pause(c);
+		if (!client_auth_lookup(c, auth_looked_up))
+			client_close(c, SQLSTATE_CONNECTION_FAILURE, "auth_query: no node available");
+		return;
+	}
+	auth_run_method(c, method, secret);
+}
+
+/* Start METHOD (password, md5 or SCRAM) against SECRET (NULL: unknown user). */
+static void auth_run_method(struct client *c, enum hba_method method, const char *secret)
+{
+	struct client_auth *a = calloc(1, sizeof(*a));
+
 	if (!a || (secret && !(a->secret = strdup(secret)))) {
 		free(a);
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
@@ -201,7 +220,6 @@ void client_auth_begin(struct client *c)
 	}
 	c->auth = a;
 	a->method = method;
-	client_set_state(c, CL_AUTH);
 	/* md5 with a SCRAM secret is upgraded to SCRAM, as PostgreSQL does. */
 	if (method == HBA_SCRAM || (method == HBA_MD5 && a->secret && users_secret_kind(a->secret) == USER_SECRET_SCRAM)) {
 		auth_start_scram(c);
@@ -214,6 +232,19 @@ void client_auth_begin(struct client *c)
 	} else {
 		auth_send_request(c, 3, NULL, 0);
 	}
+}
+
+static void auth_looked_up(struct client *c, bool ok, const char *secret, const char *error)
+{
+	if (!ok) {
+		log_warning("C-%p %s/%s@%s: %s", (void *)c, c->database, c->user, c->addr, error);
+		client_close(c, SQLSTATE_CONNECTION_FAILURE, "could not look up the password: auth_query failed");
+		return;
+	}
+	auth_run_method(c, c->auth_method_pending, secret);
+	client_resume(c);
+	if (c->state == CL_AUTH && c->in.data)
+		client_startup(c);
 }
 
 /* SASLInitialResponse: mechanism, int32 length, client-first-message. */

@@ -118,6 +118,7 @@ static void client_close_common(struct client *c)
 
 	if (c->state == CL_CLOSING)
 		return;
+	client_auth_lookup_cancel(c);
 	client_drop_server(c);
 	if (c->cancel_pid)
 		u64map_remove(&w->cancel_keys, c->cancel_pid);
