@@ -140,6 +140,7 @@ struct server {
 struct pool_shared {
 	atomic_int n_servers;            /* all workers, all states */
 	atomic_int n_waiting;            /* clients waiting, all workers */
+	atomic_int n_starved;            /* workers whose waiters cannot get a server: pool_size reached */
 	char key[];
 };
 
@@ -161,7 +162,7 @@ struct pool {
 	int n_servers;                   /* all states */
 	int n_connecting;                /* SV_CONNECTING + SV_LOGIN */
 	int n_waiting;                   /* length of waiters */
-	bool asked_release;              /* asked other workers to free an idle server */
+	bool starved;                    /* waiters beyond what pool_size lets us open */
 };
 
 #endif

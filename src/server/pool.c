@@ -33,6 +33,7 @@ static struct pool_shared *pool_shared_get(const char *key)
 		if (ps) {
 			atomic_init(&ps->n_servers, 0);
 			atomic_init(&ps->n_waiting, 0);
+			atomic_init(&ps->n_starved, 0);
 			strcpy(ps->key, key);
 			if (!strmap_put(&shared_pools, key, ps, NULL)) {
 				free(ps);
@@ -70,6 +71,18 @@ static bool pool_reserve(struct pool *p)
 	return false;
 }
 
+/* Starved: clients wait that no server of ours (busy or connecting) will serve soon,
+ * and pool_size forbids opening more.  Other workers then hand over idle servers. */
+static void pool_set_starved(struct pool *p, bool starved)
+{
+	if (p->starved == starved)
+		return;
+	p->starved = starved;
+	atomic_fetch_add(&p->shared->n_starved, starved ? 1 : -1);
+	if (starved && pgc_runtime.n_workers > 1)
+		workers_post_pool(p->w, INBOX_POOL_RELEASE, p->shared);
+}
+
 static void pool_wait_add(struct pool *p, struct client *c)
 {
 	list_append(&p->waiters, &c->wait_link);
@@ -85,6 +98,8 @@ static struct client *pool_wait_pop(struct pool *p)
 		return NULL;
 	p->n_waiting--;
 	atomic_fetch_sub(&p->shared->n_waiting, 1);
+	if (!p->n_waiting)
+		pool_set_starved(p, false);
 	return list_entry(it, struct client, wait_link);
 }
 
@@ -127,15 +142,13 @@ static void pool_grow(struct pool *p)
 		if (!pool_reserve(p)) {
 			/* At pool_size.  Our own busy servers come back to our waiters;
 			 * idle ones of other workers would not: ask for them. */
-			if (!p->asked_release && pgc_runtime.n_workers > 1) {
-				p->asked_release = true;
-				workers_post_pool(p->w, INBOX_POOL_RELEASE, p->shared);
-			}
+			pool_set_starved(p, p->n_waiting > p->n_connecting + (p->n_servers - p->n_connecting));
 			return;
 		}
 		if (!server_connect(p))
 			return; /* server_connect released the unit */
 	}
+	pool_set_starved(p, false);
 }
 
 struct server *pool_acquire(struct pool *p, struct client *c)
@@ -162,6 +175,8 @@ void pool_cancel_wait(struct client *c)
 	list_del(&c->wait_link);
 	c->pool->n_waiting--;
 	atomic_fetch_sub(&c->pool->shared->n_waiting, 1);
+	if (!c->pool->n_waiting)
+		pool_set_starved(c->pool, false);
 }
 
 void pool_release_idle_for(struct worker *w, struct pool_shared *shared)
@@ -181,10 +196,8 @@ void pool_room_for(struct worker *w, struct pool_shared *shared)
 {
 	struct pool *p = strmap_get(&w->pools, shared->key);
 
-	if (p && p->n_waiting) {
-		p->asked_release = false;
+	if (p && p->n_waiting)
 		pool_grow(p);
-	}
 }
 
 void pool_server_ready(struct server *s)
@@ -194,11 +207,10 @@ void pool_server_ready(struct server *s)
 
 	if (s->state == SV_LOGIN)
 		p->n_connecting--;
-	p->asked_release = false;
 	list_del(&s->link);
 	if (s->close_on_release || s->w->run == WORKER_FAST ||
 	    (s->w->run == WORKER_SHUTDOWN && !p->n_waiting) ||
-	    (!p->n_waiting && atomic_load(&p->shared->n_waiting) > 0)) {
+	    (!p->n_waiting && atomic_load(&p->shared->n_starved) > 0)) {
 		/* (The last case: clients of another worker wait for this pool;
 		 * closing makes room for them within pool_size.) */
 		list_append(&p->busy, &s->link);
@@ -245,7 +257,7 @@ void pool_server_gone(struct server *s)
 	atomic_fetch_sub(&p->shared->n_servers, 1);
 	if (p->n_waiting)
 		pool_grow(p);
-	else if (atomic_load(&p->shared->n_waiting) > 0)
+	else if (atomic_load(&p->shared->n_starved) > 0)
 		workers_post_pool(p->w, INBOX_POOL_ROOM, p->shared);
 }
 
