@@ -95,6 +95,7 @@ struct client {
 	bool track_statements;           /* transaction pooling: map prepared statement names */
 	bool local_batch;                /* messages since the last Sync were all answered locally */
 	bool is_unix;                    /* connected through the unix socket */
+	bool over_limit;                 /* accepted beyond max_client_conn */
 	struct sockaddr_storage peer;    /* TCP peer address */
 	struct client_auth *auth;        /* during CL_AUTH */
 	struct auth_lookup *auth_lookup; /* auth_query in flight */

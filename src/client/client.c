@@ -396,10 +396,10 @@ void client_accept(struct worker *w, uv_stream_t *listener, bool is_tcp)
 		c->is_unix = true;
 	}
 	c->last_active = c->connected_at = worker_now(w);
-	if (n > w->cfg->max_client_conn) {
-		client_close(c, SQLSTATE_TOO_MANY_CONNECTIONS, "sorry, too many clients already");
-		return;
-	}
+	/* Over max_client_conn: refused once its startup packet is read (a client
+	 * that has not sent it yet would not see the error); cancel requests
+	 * still work. */
+	c->over_limit = n > w->cfg->max_client_conn;
 	if (w->run != WORKER_RUNNING) {
 		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
 		return;

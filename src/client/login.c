@@ -125,6 +125,10 @@ static char *login_signature(const struct client *c)
 
 static void client_login(struct client *c, const struct startup_packet *sp)
 {
+	if (c->over_limit) {
+		client_close(c, SQLSTATE_TOO_MANY_CONNECTIONS, "sorry, too many clients already");
+		return;
+	}
 	c->user = dup_name(sp->user);
 	c->database = dup_name(sp->database);
 	if (!c->user || !c->database) {
