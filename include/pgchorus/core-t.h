@@ -92,6 +92,7 @@ struct client {
 	uint32_t fwd_remaining;          /* bytes of a message being passed through */
 	bool reading;
 	bool close_when_idle;            /* graceful shutdown: close at the next transaction end */
+	bool txn_pooling;                /* pool_mode was "transaction" when it logged in */
 	bool track_statements;           /* transaction pooling: map prepared statement names */
 	bool local_batch;                /* messages since the last Sync were all answered locally */
 	bool is_unix;                    /* connected through the unix socket */

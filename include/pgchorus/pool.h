@@ -17,8 +17,9 @@ struct pool *pool_get(struct worker *w, const char *database, const char *user, 
 struct server *pool_acquire(struct pool *p, struct client *c);
 /* C no longer waits (it is closing). */
 void pool_cancel_wait(struct client *c);
-/* The client is done with S (transaction end or client close). */
-void pool_release(struct server *s);
+/* The client is done with S (transaction end or client close); RESET runs
+ * server_reset_query first (session pooling). */
+void pool_release(struct server *s, bool reset);
 /* S logged in or finished its reset: hand it to a waiter or make it idle. */
 void pool_server_ready(struct server *s);
 /* S is closing: forget it; open a replacement if clients wait. */

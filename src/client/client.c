@@ -104,7 +104,7 @@ static void client_drop_server(struct client *c)
 	if (!s)
 		return;
 	if (server_is_clean(s) && c->state != CL_LOGIN) {
-		pool_release(s);
+		pool_release(s, !c->txn_pooling);
 	} else {
 		server_unlink(s);
 		/* Mid-transaction or mid-message: the connection's state is unknown. */
@@ -252,8 +252,8 @@ void client_login_done(struct client *c)
 	client_login_finish(c, &s->all_params);
 	if (c->state == CL_CLOSING)
 		return;
-	if (c->w->cfg->pool_mode == POOL_MODE_TRANSACTION) {
-		pool_release(s);
+	if (c->txn_pooling) {
+		pool_release(s, false);
 		client_set_state(c, CL_IDLE);
 	} else {
 		client_set_state(c, CL_ACTIVE);
@@ -267,14 +267,14 @@ void client_txn_done(struct client *c)
 {
 	struct server *s = c->srv;
 
-	if (c->w->cfg->pool_mode == POOL_MODE_TRANSACTION || c->close_when_idle) {
+	if (c->txn_pooling || c->close_when_idle) {
 		if (!server_is_clean(s))
 			return;
 		if (c->close_when_idle) {
 			client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
 			return;
 		}
-		pool_release(s);
+		pool_release(s, false);
 		client_set_state(c, CL_IDLE);
 		if (c->in.data && c->in.start < c->in.end)
 			client_process(c); /* pipelined: the next transaction is already here */
@@ -289,7 +289,7 @@ void client_server_lost(struct client *c, const char *reason)
 void client_shutdown(struct client *c)
 {
 	c->close_when_idle = true;
-	if (c->state == CL_IDLE || c->state == CL_STARTUP)
+	if (c->state == CL_IDLE || c->state == CL_STARTUP || c->state == CL_AUTH || c->state == CL_LOGIN_WAIT)
 		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
 	else if (c->state == CL_ACTIVE && c->srv && server_is_clean(c->srv))
 		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");

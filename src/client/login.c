@@ -147,13 +147,20 @@ void client_auth_done(struct client *c)
 	struct server *s;
 	int node;
 
+	if (w->run != WORKER_RUNNING) {
+		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
+		return;
+	}
 	node = node_primary();
 	if (node < 0) {
 		client_close(c, SQLSTATE_CONNECTION_FAILURE, "no PostgreSQL node is available");
 		return;
 	}
 	c->pool = pool_get(w, c->database, c->user, node);
-	c->track_statements = w->cfg->pool_mode == POOL_MODE_TRANSACTION;
+	/* The pool mode at login stays the client's for its whole session (a reload
+	 * that changes pool_mode applies to clients that log in afterwards). */
+	c->txn_pooling = w->cfg->pool_mode == POOL_MODE_TRANSACTION;
+	c->track_statements = c->txn_pooling;
 	if (!c->pool || !client_assign_cancel_key(c) || !msg_auth_ok(&c->scratch)) {
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return;

@@ -230,7 +230,7 @@ void pool_server_ready(struct server *s)
 	server_resume(s); /* notice a node closing the connection */
 }
 
-void pool_release(struct server *s)
+void pool_release(struct server *s, bool reset)
 {
 	struct worker *w = s->w;
 	uint64_t now = worker_now(w);
@@ -238,7 +238,7 @@ void pool_release(struct server *s)
 	w->stats.transactions++;
 	if (w->cfg->server_lifetime > 0 && now - s->created > (uint64_t)(w->cfg->server_lifetime * 1000))
 		s->close_on_release = true;
-	if (w->cfg->pool_mode == POOL_MODE_SESSION) {
+	if (reset) {
 		server_reset(s);
 		return;
 	}
