@@ -64,7 +64,10 @@ static int relay_wait_whole(struct client *c, struct outv *ov, uint32_t len)
 
 	if (r < 0)
 		return r;
-	return iobuf_grow_toward(&c->in, &c->w->bp, len) ? 0 : UV_ENOMEM;
+	if (!iobuf_grow_toward(&c->in, &c->w->bp, len))
+		return UV_ENOMEM;
+	ov->pos = c->in.start; /* growing may have moved the unprocessed bytes */
+	return 0;
 }
 
 void client_process(struct client *c)
