@@ -71,8 +71,9 @@ static bool pool_reserve(struct pool *p)
 	return false;
 }
 
-/* Starved: clients wait that no server of ours (busy or connecting) will serve soon,
- * and pool_size forbids opening more.  Other workers then hand over idle servers. */
+/* Starved: clients wait beyond the servers we are opening, and pool_size forbids
+ * opening more.  Other workers then hand over their idle servers (ours that are
+ * busy may take a whole transaction to come back). */
 static void pool_set_starved(struct pool *p, bool starved)
 {
 	if (p->starved == starved)
@@ -142,7 +143,7 @@ static void pool_grow(struct pool *p)
 		if (!pool_reserve(p)) {
 			/* At pool_size.  Our own busy servers come back to our waiters;
 			 * idle ones of other workers would not: ask for them. */
-			pool_set_starved(p, p->n_waiting > p->n_connecting + (p->n_servers - p->n_connecting));
+			pool_set_starved(p, true);
 			return;
 		}
 		if (!server_connect(p))
