@@ -84,6 +84,18 @@ static void pool_set_starved(struct pool *p, bool starved)
 		workers_post_pool(p->w, INBOX_POOL_RELEASE, p->shared);
 }
 
+/*
+ * Should an idle server of P be closed so that a starved worker can open one?
+ * Only when P has no waiters itself and holds more than its share of
+ * pool_size: under even load every worker keeps its share and nothing churns;
+ * an uneven spread evens out.
+ */
+static bool pool_should_hand_over(const struct pool *p)
+{
+	return !p->n_waiting && atomic_load(&p->shared->n_starved) > 0 &&
+	       p->n_servers > p->w->cfg->pool_size / pgc_runtime.n_workers;
+}
+
 static void pool_wait_add(struct pool *p, struct client *c)
 {
 	list_append(&p->waiters, &c->wait_link);
@@ -187,7 +199,7 @@ void pool_release_idle_for(struct worker *w, struct pool_shared *shared)
 
 	snprintf(key, sizeof(key), "%s", shared->key);
 	p = strmap_get(&w->pools, key);
-	if (!p || p->n_waiting || list_empty(&p->idle))
+	if (!p || list_empty(&p->idle) || !pool_should_hand_over(p))
 		return;
 	/* The least recently used idle server makes room for the other worker. */
 	server_close(list_entry(p->idle.prev, struct server, link), "released for another worker");
@@ -211,9 +223,7 @@ void pool_server_ready(struct server *s)
 	list_del(&s->link);
 	if (s->close_on_release || s->w->run == WORKER_FAST ||
 	    (s->w->run == WORKER_SHUTDOWN && !p->n_waiting) ||
-	    (!p->n_waiting && atomic_load(&p->shared->n_starved) > 0)) {
-		/* (The last case: clients of another worker wait for this pool;
-		 * closing makes room for them within pool_size.) */
+	    pool_should_hand_over(p)) {
 		list_append(&p->busy, &s->link);
 		server_close(s, "closed on release");
 		return;
@@ -354,6 +364,9 @@ static void pool_janitor_one(const char *key, void *value, void *arg)
 		     jc->now - s->created >= (uint64_t)(cfg->server_lifetime * 1000)))
 			server_close(s, "idle timeout or lifetime");
 	}
+	/* Another worker starves: hand over an idle server (one per tick). */
+	if (!list_empty(&p->idle) && pool_should_hand_over(p))
+		server_close(list_entry(p->idle.prev, struct server, link), "released for another worker");
 	/* Pools beyond the configured size after a reload shrink as servers go idle. */
 	while (atomic_load(&p->shared->n_servers) > cfg->pool_size && !list_empty(&p->idle)) {
 		struct server *s = list_entry(p->idle.prev, struct server, link);
