@@ -97,6 +97,9 @@ struct client {
 	bool local_batch;                /* messages since the last Sync were all answered locally */
 	bool is_unix;                    /* connected through the unix socket */
 	bool over_limit;                 /* accepted beyond max_client_conn */
+	bool ssl_requested;              /* SSLRequest already answered */
+	bool gss_requested;              /* GSSENCRequest already answered */
+	bool fwd_drop;                   /* the rest of the message (fwd_remaining) is dropped */
 	struct sockaddr_storage peer;    /* TCP peer address */
 	struct client_auth *auth;        /* during CL_AUTH */
 	struct auth_lookup *auth_lookup; /* auth_query in flight */

@@ -77,7 +77,8 @@ enum scram_status {
 	SCRAM_ERR_CBIND = -3,    /* channel binding mismatch, required, or unsupported */
 	SCRAM_ERR_STATE = -4,    /* called out of order, or after an earlier error */
 	SCRAM_ERR_ARG = -5,      /* caller mistake: out buffer too small, over-long argument */
-	SCRAM_ERR_CRYPTO = -6,   /* OpenSSL failure (random generator, digest) */
+	SCRAM_ERR_CRYPTO = -6,
+	SCRAM_ERR_UNSUPPORTED = -7, /* valid SCRAM, but a feature PostgreSQL refuses: "a=", "m=" */   /* OpenSSL failure (random generator, digest) */
 };
 
 /* A static English description of a SCRAM_* code. */

@@ -267,9 +267,15 @@ static void auth_scram_initial(struct client *c, struct msg_reader *r)
 		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "SCRAM channel binding negotiation error");
 		return;
 	}
+	if (rc == SCRAM_ERR_UNSUPPORTED) {
+		auth_free(c);
+		client_close(c, SQLSTATE_FEATURE_NOT_SUPPORTED,
+			     "client uses an authorization identity or mandatory extension, which is not supported");
+		return;
+	}
 	if (rc != SCRAM_OK) {
 		auth_free(c);
-		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "malformed SCRAM message: %s", scram_strerror(rc));
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "malformed SCRAM message (%s)", scram_strerror(rc));
 		return;
 	}
 	a->step = 1;
@@ -311,6 +317,11 @@ void client_auth_message(struct client *c, uint8_t type, const uint8_t *body, ui
 	struct msg_reader r;
 	bool ok;
 
+	if (!a) {
+		/* auth_query still running: nothing may be sent before our request. */
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "password message before the authentication request");
+		return;
+	}
 	if (type != 'p') {
 		auth_free(c);
 		client_close(c, SQLSTATE_PROTOCOL_VIOLATION,

@@ -191,122 +191,141 @@ void client_auth_done(struct client *c)
 		client_server_ready(c, s);
 }
 
-/* SSLRequest: 'S' and a TLS handshake when TLS is configured, else 'N'. */
-static void client_ssl_request(struct client *c)
+/*
+ * SSLRequest: 'S' and a TLS handshake when TLS is configured, else 'N'.
+ * GSSENCRequest: always 'N'.  Like PostgreSQL, a second request is refused,
+ * and so are bytes sent behind the request before the answer (they could
+ * not be trusted once TLS starts: CVE-2021-23214).
+ */
+static void client_encryption_request(struct client *c, bool ssl)
 {
-	struct tls_ctx *ctx = c->w->cfg->tls_server;
+	struct tls_ctx *ctx = ssl ? c->w->cfg->tls_server : NULL;
 	uv_buf_t answer = uv_buf_init(ctx ? "S" : "N", 1);
 
-	if (c->ps.tls) {
-		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "SSLRequest on an encrypted connection");
+	if ((ssl && c->ssl_requested) || (!ssl && c->gss_requested) || c->ps.tls) {
+		client_close(c, SQLSTATE_FEATURE_NOT_SUPPORTED,
+			     "unsupported frontend protocol: second %s request", ssl ? "SSL" : "GSSAPI encryption");
 		return;
 	}
-	if (ctx && c->in.data && iobuf_avail(&c->in)) {
-		/* Bytes sent before the handshake cannot be trusted (CVE-2021-23214). */
-		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "received unencrypted data after SSL request");
-		return;
-	}
+	if (ssl)
+		c->ssl_requested = true;
+	else
+		c->gss_requested = true;
 	if (pstream_send(&c->ps, &answer, 1) < 0) {
 		client_close(c, NULL, "write failed");
+		return;
+	}
+	if (c->in.data && iobuf_avail(&c->in)) {
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "received unencrypted data after %s request",
+			     ssl ? "SSL" : "GSSAPI encryption");
 		return;
 	}
 	if (ctx && pstream_start_tls(&c->ps, ctx, true, NULL) < 0)
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 }
 
-/* Password / SASL messages, seen whole, at most max_startup_size bytes. */
-static void client_auth_input(struct client *c)
+/* One password / SASL message, seen whole, at most max_startup_size bytes.
+ * false: wait for more bytes (or the client was closed). */
+static bool client_auth_step(struct client *c)
 {
 	struct worker *w = c->w;
+	uint32_t avail = iobuf_avail(&c->in), len;
+	uint8_t type;
+	uint8_t *msg;
+	enum codec_frame f = codec_frame(iobuf_head(&c->in), avail, w->cfg->max_startup_size, &type, &len);
 
-	while (c->state == CL_AUTH && c->in.data) {
-		uint32_t avail = iobuf_avail(&c->in), len;
-		uint8_t type;
-		uint8_t *msg;
-		enum codec_frame f = codec_frame(iobuf_head(&c->in), avail, w->cfg->max_startup_size, &type, &len);
-
-		if (f == FRAME_NEED_MORE)
-			return;
-		if (f != FRAME_OK) {
-			client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length during authentication");
-			return;
-		}
-		if (avail < len) {
-			if (!iobuf_ensure(&c->in, &w->bp, len))
-				client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-			return;
-		}
-		msg = malloc(len);
-		if (!msg) {
-			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-			return;
-		}
-		memcpy(msg, iobuf_head(&c->in), len);
-		iobuf_consume(&c->in, &w->bp, len);
-		client_auth_message(c, type, msg + 5, len - 5);
-		OPENSSL_cleanse(msg, len);
-		free(msg);
+	if (f == FRAME_NEED_MORE)
+		return false;
+	if (f != FRAME_OK) {
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length during authentication");
+		return false;
 	}
+	if (avail < len) {
+		if (!iobuf_ensure(&c->in, &w->bp, len))
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	msg = malloc(len);
+	if (!msg) {
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	memcpy(msg, iobuf_head(&c->in), len);
+	iobuf_consume(&c->in, &w->bp, len);
+	client_auth_message(c, type, msg + 5, len - 5);
+	OPENSSL_cleanse(msg, len);
+	free(msg);
+	return true;
+}
+
+/* One startup-phase packet at the head of c->in.  false: wait for more bytes
+ * (or the client was closed). */
+static bool client_startup_packet(struct client *c)
+{
+	struct worker *w = c->w;
+	uint32_t avail = iobuf_avail(&c->in), len;
+	struct startup_packet sp;
+	uint8_t *pkt;
+	int r = startup_frame(iobuf_head(&c->in), avail, w->cfg->max_startup_size, &len);
+
+	if (r == 0)
+		return false;
+	if (r < 0) {
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid length of startup packet");
+		return false;
+	}
+	if (avail < len) {
+		if (!iobuf_ensure(&c->in, &w->bp, len))
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	/* Parse a copy, so that the buffer can be consumed before the
+	 * login goes on to read what follows the packet. */
+	pkt = malloc(len);
+	if (!pkt) {
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	memcpy(pkt, iobuf_head(&c->in), len);
+	iobuf_consume(&c->in, &w->bp, len);
+	startup_parse(pkt, len, &sp);
+	switch (sp.kind) {
+	case STARTUP_SSL:
+	case STARTUP_GSSENC:
+		client_encryption_request(c, sp.kind == STARTUP_SSL);
+		break;
+	case STARTUP_CANCEL:
+		cancel_forward(w, sp.cancel_pid, sp.cancel_key);
+		client_close(c, NULL, "cancel request handled");
+		break;
+	case STARTUP_INVALID:
+		client_close(c, sp.sqlstate, "%s", sp.error);
+		break;
+	case STARTUP_MESSAGE:
+		client_login(c, &sp);
+		break;
+	}
+	free(pkt);
+	return true;
 }
 
 void client_startup(struct client *c)
 {
-	struct worker *w = c->w;
-
-	if (c->state == CL_AUTH) {
-		client_auth_input(c);
-		return;
-	}
-
-	while (c->state == CL_STARTUP && c->in.data) {
-		uint32_t avail = iobuf_avail(&c->in), len;
-		struct startup_packet sp;
-		uint8_t *pkt;
-		int r = startup_frame(iobuf_head(&c->in), avail, w->cfg->max_startup_size, &len);
-
-		if (r == 0)
-			return;
-		if (r < 0) {
-			client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid length of startup packet");
+	/* Packets may arrive together (startup + SASL response + query): go on
+	 * with whatever phase the previous one led to. */
+	while (c->in.data && iobuf_avail(&c->in)) {
+		if (c->state == CL_STARTUP) {
+			if (!client_startup_packet(c))
+				return;
+		} else if (c->state == CL_AUTH) {
+			if (!c->auth)
+				return; /* auth_query running: resumed by its callback */
+			if (!client_auth_step(c))
+				return;
+		} else {
+			if (c->state == CL_IDLE || c->state == CL_ACTIVE)
+				client_process(c);
 			return;
 		}
-		if (avail < len) {
-			if (!iobuf_ensure(&c->in, &w->bp, len))
-				client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-			return;
-		}
-		/* Parse a copy, so that the buffer can be consumed before the
-		 * login goes on to read what follows the packet. */
-		pkt = malloc(len);
-		if (!pkt) {
-			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-			return;
-		}
-		memcpy(pkt, iobuf_head(&c->in), len);
-		iobuf_consume(&c->in, &w->bp, len);
-		startup_parse(pkt, len, &sp);
-		switch (sp.kind) {
-		case STARTUP_SSL:
-			client_ssl_request(c);
-			break;
-		case STARTUP_GSSENC: {
-			uv_buf_t no = uv_buf_init("N", 1);
-
-			if (pstream_send(&c->ps, &no, 1) < 0)
-				client_close(c, NULL, "write failed");
-			break;
-		}
-		case STARTUP_CANCEL:
-			cancel_forward(w, sp.cancel_pid, sp.cancel_key);
-			client_close(c, NULL, "cancel request handled");
-			break;
-		case STARTUP_INVALID:
-			client_close(c, sp.sqlstate, "%s", sp.error);
-			break;
-		case STARTUP_MESSAGE:
-			client_login(c, &sp);
-			break;
-		}
-		free(pkt);
 	}
 }

@@ -45,6 +45,14 @@ static uint8_t relay_entry(uint8_t type)
 	}
 }
 
+/* PostgreSQL's limit for messages other than the ones that carry data. */
+#define RELAY_SMALL_MESSAGE_LIMIT 10000
+
+static bool relay_large_type(uint8_t type)
+{
+	return type == 'Q' || type == 'P' || type == 'B' || type == 'F' || type == 'd' || type == 'f';
+}
+
 static bool relay_valid_type(uint8_t type)
 {
 	switch (type) {
@@ -88,8 +96,12 @@ void client_process(struct client *c)
 			uint32_t n = avail < c->fwd_remaining ? avail : c->fwd_remaining;
 
 			c->fwd_remaining -= n;
-			if ((r = outv_pass(&ov, n)) < 0)
+			if (c->fwd_drop)
+				outv_skip(&ov, n);
+			else if ((r = outv_pass(&ov, n)) < 0)
 				break;
+			if (!c->fwd_remaining)
+				c->fwd_drop = false;
 			continue;
 		}
 		f = codec_frame(outv_cur(&ov), avail, w->cfg->max_message_size, &type, &len);
@@ -109,6 +121,23 @@ void client_process(struct client *c)
 			else
 				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid frontend message type %d", type);
 			return;
+		}
+		if (len - 1 > RELAY_SMALL_MESSAGE_LIMIT && !relay_large_type(type)) {
+			/* Control messages are small; a huge one is an attack or a bug. */
+			r = outv_flush(&ov);
+			client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length");
+			return;
+		}
+		if (!s && (type == 'c' || type == 'd' || type == 'f')) {
+			/* COPY messages outside COPY: the server ignores them, so must we
+			 * (taking a server for them would pin it: no answer ever comes). */
+			if (avail < len) {
+				c->fwd_remaining = len - avail;
+				c->fwd_drop = true;
+				len = avail;
+			}
+			outv_skip(&ov, len);
+			continue;
 		}
 		if (!s && c->track_statements && (type == 'P' || type == 'C' || type == 'H' ||
 						  (type == 'S' && c->local_batch))) {

@@ -34,6 +34,8 @@ const char *scram_strerror(int rc)
 	switch (rc) {
 	case SCRAM_OK:
 		return "success";
+	case SCRAM_ERR_UNSUPPORTED:
+		return "unsupported SCRAM feature";
 	case SCRAM_ERR_PROTOCOL:
 		return "malformed SCRAM message";
 	case SCRAM_ERR_AUTH:
@@ -618,6 +620,8 @@ static int server_parse_gs2(struct scram_server *st, struct cursor *c)
 	if (!cur_char(c, ','))
 		return SCRAM_ERR_PROTOCOL;
 	/* PostgreSQL refuses an authorization identity ("a="). */
+	if (cur_peek(c, 'a'))
+		return SCRAM_ERR_UNSUPPORTED;
 	if (!cur_char(c, ','))
 		return SCRAM_ERR_PROTOCOL;
 
@@ -673,7 +677,7 @@ int scram_server_handle_first(struct scram_server *st, const char *mechanism,
 	/* client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions] */
 	bare_start = c.pos;
 	if (cur_peek(&c, 'm'))
-		return server_fail(st, SCRAM_ERR_PROTOCOL); /* mandatory extension: unsupported */
+		return server_fail(st, SCRAM_ERR_UNSUPPORTED); /* mandatory extension */
 	if (!cur_attr(&c, 'n', &val, &vlen) || !cur_char(&c, ','))
 		return server_fail(st, SCRAM_ERR_PROTOCOL); /* the user name itself is ignored */
 	if (!cur_attr(&c, 'r', &cnonce, &cnonce_len) || !nonce_chars_ok(cnonce, cnonce_len) ||
