@@ -488,8 +488,8 @@ TEST(test_scram_server_rejects_bad_first)
 		{ SCRAM_MECHANISM, "n,,n=,x=abc", SCRAM_ERR_PROTOCOL },         /* missing r= */
 		{ SCRAM_MECHANISM, "n,,r=abc,n=", SCRAM_ERR_PROTOCOL },         /* wrong order */
 		{ SCRAM_MECHANISM, "n,,r=abc", SCRAM_ERR_PROTOCOL },            /* missing n= */
-		{ SCRAM_MECHANISM, "n,,m=ext,n=,r=abc", SCRAM_ERR_PROTOCOL },   /* mandatory ext */
-		{ SCRAM_MECHANISM, "n,a=bob,n=,r=abc", SCRAM_ERR_PROTOCOL },    /* authzid */
+		{ SCRAM_MECHANISM, "n,,m=ext,n=,r=abc", SCRAM_ERR_UNSUPPORTED }, /* mandatory ext: 0A000 */
+		{ SCRAM_MECHANISM, "n,a=bob,n=,r=abc", SCRAM_ERR_UNSUPPORTED },  /* authzid: 0A000 */
 		{ SCRAM_MECHANISM, "x,,n=,r=abc", SCRAM_ERR_PROTOCOL },         /* bad flag */
 		{ SCRAM_MECHANISM, " n,,n=,r=abc", SCRAM_ERR_PROTOCOL },
 		{ SCRAM_MECHANISM, "n,,n=,r=ab c", SCRAM_ERR_PROTOCOL },        /* not printable */
