@@ -84,16 +84,23 @@ static void pool_set_starved(struct pool *p, bool starved)
 		workers_post_pool(p->w, INBOX_POOL_RELEASE, p->shared);
 }
 
+/* A server idle this long is not just between two transactions of a busy pool. */
+#define HAND_OVER_IDLE_MS 200
+
 /*
- * Should an idle server of P be closed so that a starved worker can open one?
- * Only when P has no waiters itself and holds more than its share of
- * pool_size: under even load every worker keeps its share and nothing churns;
- * an uneven spread evens out.
+ * An idle server of P that another worker could use instead: P has no waiters,
+ * another worker starves, and the server has been idle a while (under load
+ * servers are never idle that long, so saturated workers do not trade
+ * servers back and forth).  NULL if none.
  */
-static bool pool_should_hand_over(const struct pool *p)
+static struct server *pool_idle_for_elsewhere(const struct pool *p)
 {
-	return !p->n_waiting && atomic_load(&p->shared->n_starved) > 0 &&
-	       p->n_servers > p->w->cfg->pool_size / pgc_runtime.n_workers;
+	struct server *s;
+
+	if (p->n_waiting || list_empty(&p->idle) || atomic_load(&p->shared->n_starved) == 0)
+		return NULL;
+	s = list_entry(p->idle.prev, struct server, link); /* least recently used */
+	return worker_now(p->w) - s->state_since >= HAND_OVER_IDLE_MS ? s : NULL;
 }
 
 static void pool_wait_add(struct pool *p, struct client *c)
@@ -196,13 +203,12 @@ void pool_release_idle_for(struct worker *w, struct pool_shared *shared)
 {
 	char key[512];
 	struct pool *p;
+	struct server *s;
 
 	snprintf(key, sizeof(key), "%s", shared->key);
 	p = strmap_get(&w->pools, key);
-	if (!p || list_empty(&p->idle) || !pool_should_hand_over(p))
-		return;
-	/* The least recently used idle server makes room for the other worker. */
-	server_close(list_entry(p->idle.prev, struct server, link), "released for another worker");
+	if (p && (s = pool_idle_for_elsewhere(p)) != NULL)
+		server_close(s, "released for another worker");
 }
 
 void pool_room_for(struct worker *w, struct pool_shared *shared)
@@ -222,8 +228,7 @@ void pool_server_ready(struct server *s)
 		p->n_connecting--;
 	list_del(&s->link);
 	if (s->close_on_release || s->w->run == WORKER_FAST ||
-	    (s->w->run == WORKER_SHUTDOWN && !p->n_waiting) ||
-	    pool_should_hand_over(p)) {
+	    (s->w->run == WORKER_SHUTDOWN && !p->n_waiting)) {
 		list_append(&p->busy, &s->link);
 		server_close(s, "closed on release");
 		return;
@@ -365,8 +370,12 @@ static void pool_janitor_one(const char *key, void *value, void *arg)
 			server_close(s, "idle timeout or lifetime");
 	}
 	/* Another worker starves: hand over an idle server (one per tick). */
-	if (!list_empty(&p->idle) && pool_should_hand_over(p))
-		server_close(list_entry(p->idle.prev, struct server, link), "released for another worker");
+	{
+		struct server *s = pool_idle_for_elsewhere(p);
+
+		if (s)
+			server_close(s, "released for another worker");
+	}
 	/* Pools beyond the configured size after a reload shrink as servers go idle. */
 	while (atomic_load(&p->shared->n_servers) > cfg->pool_size && !list_empty(&p->idle)) {
 		struct server *s = list_entry(p->idle.prev, struct server, link);
