@@ -52,9 +52,20 @@ static size_t cert_end_point(X509 *cert, uint8_t out[TLS_CBIND_MAX])
 	return len;
 }
 
-static int tls_min_version(const struct config *cfg)
+/* An SSL_CTX with what both sides share: minimum protocol, no renegotiation
+ * or compression, buffers released while idle. */
+static SSL_CTX *ssl_ctx_new(const SSL_METHOD *method, const struct config *cfg, char *err, size_t errlen)
 {
-	return cfg->tls_min_protocol ? cfg->tls_min_protocol : TLS1_2_VERSION;
+	SSL_CTX *ctx = SSL_CTX_new(method);
+
+	if (!ctx) {
+		tls_errstr(err, errlen, "SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, cfg->tls_min_protocol ? cfg->tls_min_protocol : TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
 }
 
 struct tls_ctx *tls_ctx_new_server(const struct config *cfg, char *err, size_t errlen)
@@ -65,14 +76,9 @@ struct tls_ctx *tls_ctx_new_server(const struct config *cfg, char *err, size_t e
 	err[0] = 0;
 	if (!cfg->tls_cert_file[0] || !cfg->tls_key_file[0] || cfg->client_tls == CLIENT_TLS_DISABLE)
 		return NULL;
-	ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx) {
-		tls_errstr(err, errlen, "SSL_CTX_new");
+	ctx = ssl_ctx_new(TLS_server_method(), cfg, err, errlen);
+	if (!ctx)
 		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, tls_min_version(cfg));
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (cfg->tls_ciphers[0] && SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers) != 1) {
 		tls_errstr(err, errlen, "tls_ciphers");
 		goto fail;
@@ -117,14 +123,9 @@ struct tls_ctx *tls_ctx_new_client(const struct config *cfg, char *err, size_t e
 	err[0] = 0;
 	if (cfg->server_tls == SERVER_TLS_DISABLE)
 		return NULL;
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		tls_errstr(err, errlen, "SSL_CTX_new");
+	ctx = ssl_ctx_new(TLS_client_method(), cfg, err, errlen);
+	if (!ctx)
 		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, tls_min_version(cfg));
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (cfg->server_tls >= SERVER_TLS_VERIFY_CA) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->server_tls_ca_file, NULL) != 1) {
 			tls_errstr(err, errlen, cfg->server_tls_ca_file);
