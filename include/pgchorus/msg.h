@@ -15,16 +15,13 @@
 /* SQLSTATE codes used by pgchorus itself. */
 #define SQLSTATE_PROTOCOL_VIOLATION "08P01"
 #define SQLSTATE_CONNECTION_FAILURE "08006"
-#define SQLSTATE_CANNOT_CONNECT "08001"
 #define SQLSTATE_TOO_MANY_CONNECTIONS "53300"
 #define SQLSTATE_OUT_OF_MEMORY "53200"
-#define SQLSTATE_CONFIG_LIMIT "53400"
 #define SQLSTATE_ADMIN_SHUTDOWN "57P01"
 #define SQLSTATE_INVALID_AUTH "28000"
 #define SQLSTATE_INVALID_PASSWORD "28P01"
 #define SQLSTATE_FEATURE_NOT_SUPPORTED "0A000"
 #define SQLSTATE_INTERNAL "XX000"
-#define SQLSTATE_QUERY_WAIT_TIMEOUT "08P01"
 #define SQLSTATE_QUERY_CANCELED "57014"
 #define SQLSTATE_IDLE_SESSION_TIMEOUT "57P05"
 #define SQLSTATE_IDLE_IN_TXN_TIMEOUT "25P03"
@@ -38,13 +35,11 @@ bool msg_ready(struct buf *b, char status) __attribute__((warn_unused_result));
 /* An empty message of TYPE (ParseComplete '1', CloseComplete '3', ...). */
 bool msg_empty(struct buf *b, uint8_t type) __attribute__((warn_unused_result));
 bool msg_query(struct buf *b, const char *sql) __attribute__((warn_unused_result));
-bool msg_terminate(struct buf *b) __attribute__((warn_unused_result));
 /* StartupMessage v3 with user and database (and NULL-terminated extra name/value pairs). */
 bool msg_startup(struct buf *b, const char *user, const char *database, const char *const *extra)
 	__attribute__((warn_unused_result));
 bool msg_cancel_request(struct buf *b, uint32_t pid, uint32_t key) __attribute__((warn_unused_result));
 bool msg_ssl_request(struct buf *b) __attribute__((warn_unused_result));
-bool msg_password(struct buf *b, const char *password) __attribute__((warn_unused_result));
 /* NegotiateProtocolVersion: newest minor version supported and the unrecognized options. */
 bool msg_negotiate_version(struct buf *b, uint32_t minor, const char *const *options, int n_options)
 	__attribute__((warn_unused_result));

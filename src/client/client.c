@@ -43,8 +43,6 @@ void client_set_state(struct client *c, enum client_state st)
 	c->state_since = worker_now(c->w);
 }
 
-void client_free_statements(struct client *c);
-
 static void client_free_stmt(const char *key, void *value, void *arg)
 {
 	(void)key;

@@ -85,11 +85,6 @@ bool msg_query(struct buf *b, const char *sql)
 	return builder_finish(&mb);
 }
 
-bool msg_terminate(struct buf *b)
-{
-	return msg_empty(b, 'X');
-}
-
 bool msg_startup(struct buf *b, const char *user, const char *database, const char *const *extra)
 {
 	struct msg_builder mb;
@@ -125,15 +120,6 @@ bool msg_ssl_request(struct buf *b)
 
 	builder_begin_untyped(&mb, b);
 	builder_int32(&mb, PG_SSL_REQUEST_CODE);
-	return builder_finish(&mb);
-}
-
-bool msg_password(struct buf *b, const char *password)
-{
-	struct msg_builder mb;
-
-	builder_begin(&mb, b, 'p');
-	builder_string(&mb, password);
 	return builder_finish(&mb);
 }
 

@@ -201,12 +201,9 @@ void pool_cancel_wait(struct client *c)
 
 void pool_release_idle_for(struct worker *w, struct pool_shared *shared)
 {
-	char key[512];
-	struct pool *p;
+	struct pool *p = strmap_get(&w->pools, shared->key);
 	struct server *s;
 
-	snprintf(key, sizeof(key), "%s", shared->key);
-	p = strmap_get(&w->pools, key);
 	if (p && (s = pool_idle_for_elsewhere(p)) != NULL)
 		server_close(s, "released for another worker");
 }
