@@ -22,5 +22,7 @@ static inline uint32_t cancel_make_pid(int worker_id, uint32_t seq)
 void cancel_forward(struct worker *w, uint32_t pid, uint32_t key);
 /* Called on the owning worker (from its inbox). */
 void cancel_execute(struct worker *w, uint32_t pid, uint32_t key);
+/* Send a CancelRequest for backend BE_PID of node NODE_ID (asynchronous). */
+void cancel_node_backend(struct worker *w, int node_id, uint32_t be_pid, uint32_t be_key);
 
 #endif

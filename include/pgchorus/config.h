@@ -26,6 +26,19 @@ enum run_mode {
 	RUN_MODE_REPLICATION, /* issue 4: statement broadcast with 2PC */
 };
 
+/* Where reads go in replication mode (issue 4). */
+enum load_balance {
+	LB_OFF,        /* every read goes to the primary */
+	LB_STATEMENT,  /* each read outside a transaction picks a node by weight */
+	LB_SESSION,    /* a client session picks its read node once */
+};
+
+/* What a replicated write does when the nodes disagree on its outcome. */
+enum on_mismatch {
+	MISMATCH_DETACH_MINORITY, /* detach the nodes that disagree with the majority (primary wins a tie) */
+	MISMATCH_ABORT,           /* abort the transaction on every node */
+};
+
 enum auth_method {
 	AUTH_TRUST,
 	AUTH_MD5,
@@ -83,6 +96,21 @@ struct config {
 	int max_prepared_statements;/* per server connection cache (transaction mode) */
 	char **ignore_startup_parameters; /* NULL terminated */
 	int n_ignore_startup_parameters;
+
+	/*
+	 * replication mode (doc/replication.md).  instance_name is never "":
+	 * the file's value or "p<port>".  The resolver of prepared transactions
+	 * connects to every node as resolver_user (a superuser, or the owner of
+	 * every replicated table's transactions) to resolver_database.
+	 */
+	enum load_balance load_balance;
+	enum on_mismatch on_mismatch;
+	char *instance_name;        /* [a-z0-9_]{1,20}, the gid prefix pgc_<instance>_ */
+	char *resolver_user;
+	char *resolver_password;    /* "" = none (trust, .pgpass, PGPASSWORD) */
+	char *resolver_database;
+	double resolver_period;     /* seconds between resolver runs, > 0 */
+	double resolver_grace;      /* a running boot's prepared transaction is resolved when older */
 
 	/* timeouts, in seconds (0 = disabled) */
 	double auth_timeout;        /* startup + authentication of a client */
@@ -185,6 +213,8 @@ const char *config_pool_mode_name(enum pool_mode m);
 const char *config_auth_method_name(enum auth_method m);
 const char *config_run_mode_name(enum run_mode m);
 const char *config_log_level_name(enum log_level l);
+const char *config_load_balance_name(enum load_balance m);
+const char *config_on_mismatch_name(enum on_mismatch m);
 const char *config_client_tls_name(enum client_tls_mode m);
 const char *config_server_tls_name(enum server_tls_mode m);
 /* "TLSv1.2" for TLS1_2_VERSION etc.; "unknown" for anything else. */

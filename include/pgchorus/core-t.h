@@ -60,6 +60,7 @@ enum server_state {
 struct worker;
 struct pool;
 struct server;
+struct rsess;
 
 /* A protocol-level prepared statement the client created (transaction pooling). */
 struct client_stmt {
@@ -105,6 +106,7 @@ struct client {
 	struct auth_lookup *auth_lookup; /* auth_query in flight */
 	int auth_method_pending;         /* enum hba_method while auth_query runs */
 	struct strmap stmts;             /* name -> struct client_stmt */
+	struct rsess *rs;                /* replication mode: the session (rsess.h) */
 };
 
 struct server {

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "pgchorus/buf.h"
+#include "pgchorus/classify.h"
 #include "pgchorus/core-t.h"
 
 enum inbox_kind {
@@ -77,6 +78,7 @@ struct worker {
 	uint64_t shutdown_started;
 	int open_handles;                /* clients + servers + cancel connections */
 	struct worker_stats stats;
+	struct classify_cache classify;  /* replication mode: statement classes by text */
 };
 
 /* Process-wide state shared by workers; written only before workers start,

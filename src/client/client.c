@@ -13,6 +13,7 @@
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/pool.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/server.h"
 #include "pgchorus/worker.h"
 
@@ -30,7 +31,7 @@ void client_set_state(struct client *c, enum client_state st)
 		[CL_LOGIN] = 1 << CL_IDLE | 1 << CL_ACTIVE | 1 << CL_CLOSING,
 		[CL_IDLE] = 1 << CL_WAIT | 1 << CL_ACTIVE | 1 << CL_CLOSING,
 		[CL_WAIT] = 1 << CL_ACTIVE | 1 << CL_CLOSING,
-		[CL_ACTIVE] = 1 << CL_IDLE | 1 << CL_CLOSING,
+		[CL_ACTIVE] = 1 << CL_IDLE | 1 << CL_WAIT | 1 << CL_CLOSING,
 		[CL_CLOSING] = 0,
 	};
 
@@ -67,6 +68,7 @@ static void client_close_cb(uv_handle_t *h)
 	buf_free(&c->scratch);
 	pstream_cleanup(&c->ps);
 	client_free_statements(c);
+	rsess_free(c);
 	for (int i = 0; i < TP_COUNT; i++)
 		free(c->params[i]);
 	free(c->login_sig);
@@ -99,6 +101,10 @@ static void client_drop_server(struct client *c)
 
 	if (c->state == CL_WAIT || c->state == CL_LOGIN_WAIT)
 		pool_cancel_wait(c);
+	if (c->rs && c->state != CL_LOGIN) {
+		rsess_release(c);
+		return;
+	}
 	if (!s)
 		return;
 	if (server_is_clean(s) && c->state != CL_LOGIN) {
@@ -183,6 +189,8 @@ void client_resume(struct client *c)
 		return;
 	if (c->srv && pstream_busy(&c->srv->ps))
 		return;
+	if (c->rs && c->state != CL_IDLE && !rsess_may_read(c))
+		return;
 	if (uv_read_start(&c->ps.u.stream, client_alloc_cb, client_read_cb) == 0)
 		c->reading = true;
 }
@@ -192,6 +200,10 @@ static void client_on_drain(struct pstream *ps)
 	struct client *c = ps->owner;
 
 	/* The client took our output: the server may send more. */
+	if (c->rs) {
+		rsess_client_drained(c);
+		return;
+	}
 	if (c->srv) {
 		server_resume(c->srv);
 		if (c->srv->in.data)
@@ -213,6 +225,10 @@ void client_server_ready(struct client *c, struct server *s)
 		client_set_state(c, CL_LOGIN);
 		if (rt_idle(&s->rt))
 			client_login_done(c); /* nothing to apply */
+		return;
+	}
+	if (c->rs) {
+		rsess_server_ready(c, s);
 		return;
 	}
 	client_set_state(c, CL_ACTIVE);
@@ -255,6 +271,8 @@ void client_login_done(struct client *c)
 		client_set_state(c, CL_IDLE);
 	} else {
 		client_set_state(c, CL_ACTIVE);
+		if (c->rs)
+			rsess_adopt(c, s);
 	}
 	client_resume(c);
 	if (c->in.data)
@@ -290,6 +308,8 @@ void client_shutdown(struct client *c)
 	if (c->state == CL_IDLE || c->state == CL_STARTUP || c->state == CL_AUTH || c->state == CL_LOGIN_WAIT)
 		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
 	else if (c->state == CL_ACTIVE && c->srv && server_is_clean(c->srv))
+		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
+	else if (c->state == CL_ACTIVE && c->rs && rsess_idle(c))
 		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
 }
 

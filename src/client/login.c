@@ -16,6 +16,7 @@
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
 #include "pgchorus/pool.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/server.h"
 #include "pgchorus/startup.h"
 #include "pgchorus/worker.h"
@@ -160,6 +161,14 @@ void client_auth_done(struct client *c)
 	/* The pool mode at login stays the client's for its whole session (a reload
 	 * that changes pool_mode applies to clients that log in afterwards). */
 	c->txn_pooling = w->cfg->pool_mode == POOL_MODE_TRANSACTION;
+	if (w->cfg->mode == RUN_MODE_REPLICATION) {
+		/* A replicated session holds a server per node (doc/replication.md). */
+		c->txn_pooling = false;
+		if (!rsess_create(c)) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+	}
 	c->track_statements = c->txn_pooling;
 	if (!c->pool || !client_assign_cancel_key(c) || !msg_auth_ok(&c->scratch)) {
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");

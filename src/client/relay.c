@@ -13,6 +13,7 @@
 #include "pgchorus/outv.h"
 #include "pgchorus/pool.h"
 #include "pgchorus/prepared.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/server.h"
 #include "pgchorus/worker.h"
 
@@ -85,6 +86,10 @@ void client_process(struct client *c)
 	struct outv ov;
 	int r = 0;
 
+	if (c->rs) {
+		rsess_process(c);
+		return;
+	}
 	outv_init(&ov, &c->in, &w->bp, s ? &s->scratch : NULL, s ? &s->ps : NULL);
 	while ((c->state == CL_ACTIVE || c->state == CL_IDLE) && c->in.data && ov.pos < c->in.end) {
 		uint32_t avail = outv_avail(&ov);

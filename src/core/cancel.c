@@ -7,6 +7,7 @@
 
 #include "pgchorus/cancel.h"
 #include "pgchorus/log.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
 #include "pgchorus/worker.h"
@@ -75,7 +76,7 @@ static void cancel_connect_cb(uv_connect_t *req, int status)
 		pstream_close(&cc->ps, cancel_close_cb); /* sent (or failed): done */
 }
 
-static void cancel_send(struct worker *w, int node_id, uint32_t be_pid, uint32_t be_key)
+void cancel_node_backend(struct worker *w, int node_id, uint32_t be_pid, uint32_t be_key)
 {
 	struct node *n = node_get(node_id);
 	struct cancel_conn *cc = calloc(1, sizeof(*cc));
@@ -120,10 +121,14 @@ void cancel_execute(struct worker *w, uint32_t pid, uint32_t key)
 		log_warning("C-%p: cancel request with a wrong key ignored", (void *)c);
 		return;
 	}
+	if (c->rs) {
+		rsess_cancel(c);
+		return;
+	}
 	s = c->srv;
 	if (!s || s->state != SV_ACTIVE || !s->be_pid)
 		return; /* nothing running */
 	log_info("C-%p %s/%s: forwarding cancel request to node %d backend %u", (void *)c, c->database,
 		 c->user, s->pool->node, s->be_pid);
-	cancel_send(w, s->pool->node, s->be_pid, s->be_key);
+	cancel_node_backend(w, s->pool->node, s->be_pid, s->be_key);
 }

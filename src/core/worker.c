@@ -284,6 +284,7 @@ static void worker_main(void *arg)
 	strmap_foreach(&w->scram_keys, free_keys, NULL);
 	strmap_destroy(&w->scram_keys);
 	u64map_destroy(&w->cancel_keys);
+	classify_cache_destroy(&w->classify);
 	bufpool_destroy(&w->bp);
 	if (uv_loop_close(&w->loop) != 0)
 		log_warning("worker %d: loop closed with handles open", w->id);
@@ -318,7 +319,8 @@ int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *o
 		u64map_init(&w->cancel_keys);
 		bufpool_init(&w->bp, 256);
 		w->next_pid = 1;
-		if (uv_loop_init(&w->loop) != 0 || uv_mutex_init(&w->inbox_lock) != 0)
+		if (!classify_cache_init(&w->classify, 0, 0) || uv_loop_init(&w->loop) != 0 ||
+		    uv_mutex_init(&w->inbox_lock) != 0)
 			return -ENOMEM;
 		uv_async_init(&w->loop, &w->async, worker_inbox_cb);
 		w->async.data = w;

@@ -15,6 +15,7 @@
 #include "pgchorus/outv.h"
 #include "pgchorus/pool.h"
 #include "pgchorus/prepared.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/server.h"
 #include "pgchorus/worker.h"
 
@@ -149,6 +150,8 @@ void server_unlink(struct server *s)
 		return;
 	s->client = NULL;
 	c->srv = NULL;
+	if (c->rs)
+		rsess_server_gone(c, s);
 }
 
 static bool server_params_differ(const struct server *s, const struct client *c)
@@ -209,7 +212,7 @@ void server_link(struct server *s, struct client *c)
 		uv_buf_t b;
 
 		log_debug("S-%p: applying client parameters: %s", (void *)s, (char *)sql.data);
-		if (!msg_query(&s->scratch, (char *)sql.data) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW)) {
+		if (!msg_query(&s->scratch, (char *)sql.data) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED)) {
 			buf_free(&sql);
 			server_close(s, "out of memory");
 			client_server_lost(c, "out of memory");
@@ -241,7 +244,7 @@ void server_reset(struct server *s)
 	}
 	server_set_state(s, SV_RESET);
 	prep_server_forget(s); /* DISCARD ALL drops them; any reset query may */
-	if (!msg_query(&s->scratch, q) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW)) {
+	if (!msg_query(&s->scratch, q) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED)) {
 		server_close(s, "out of memory");
 		return;
 	}
@@ -398,6 +401,10 @@ void server_process(struct server *s)
 	bool txn_done = false;
 	int r = 0;
 
+	if (c && c->rs && s->state == SV_ACTIVE && c->state != CL_LOGIN) {
+		rsrv_process(s);
+		return;
+	}
 	outv_init(&ov, &s->in, &w->bp, c ? &c->scratch : NULL, c ? &c->ps : NULL);
 	while (s->state != SV_CLOSING && s->in.data && ov.pos < s->in.end) {
 		uint32_t avail = outv_avail(&ov);
@@ -424,6 +431,13 @@ void server_process(struct server *s)
 			server_close(s, "invalid message length from node");
 			if (c)
 				client_server_lost(c, "protocol error from node");
+			return;
+		}
+		if (s->state == SV_ACTIVE && s->client && s->client->rs && s->client->state != CL_LOGIN) {
+			/* Handed to a replicated session: its own reader takes over. */
+			if ((r = outv_flush(&ov)) < 0)
+				break;
+			rsrv_process(s);
 			return;
 		}
 		if (server_needs_whole(s, type) && avail < len) {

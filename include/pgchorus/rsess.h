@@ -1,0 +1,136 @@
+/*
+ * rsess.h - a client session in replication mode (doc/replication.md).
+ *
+ * The session holds one server connection per live node (taken from the
+ * per-node pools in node order, kept until the client leaves).  Client
+ * messages are read whole and grouped into *units*: a simple Query, or the
+ * extended-protocol messages up to a Sync or Flush.  Each unit is
+ * classified (route/classify.c) and run as one *step*:
+ *
+ *   RS_READ      one node (chosen by weight) runs it, its answers reach the client;
+ *   RS_PARALLEL  every node of a set runs it at once, the leader's answers reach
+ *                the client (session state, transaction control, COPY FROM);
+ *   RS_PRIMARY   a write: the primary runs it first, its answers reach the client,
+ *   RS_OTHERS    ...then every other live node, answers compared and swallowed;
+ *   RS_PREPARE   two-phase commit: decision row + PREPARE TRANSACTION everywhere,
+ *   RS_COMMIT    ...then COMMIT PREPARED everywhere;
+ *   RS_ABORT     rollback everywhere after a failure, then the client hears why.
+ *
+ * The client's ReadyForQuery is always written by pgchorus at the end of a
+ * step, with the transaction status of the replicated transaction.
+ * rsess.c drives units and steps; rsrv.c reads the servers' answers.
+ */
+#ifndef PGCHORUS_RSESS_H
+#define PGCHORUS_RSESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pgchorus/buf.h"
+#include "pgchorus/classify.h"
+#include "pgchorus/core-t.h"
+#include "pgchorus/hmap.h"
+#include "pgchorus/twopc.h"
+
+enum rs_step {
+	RS_NONE,      /* between units: client input is read */
+	RS_ACQUIRE,   /* waiting for a server of some node */
+	RS_READ,
+	RS_PARALLEL,
+	RS_PRIMARY,
+	RS_OTHERS,
+	RS_PREPARE,
+	RS_COMMIT,
+	RS_ABORT,
+};
+
+/* Per node, per step: what the node answered (for the comparison). */
+struct rs_slot {
+	struct server *srv;
+	bool busy;             /* owes answers for the current step */
+	bool in_txn;           /* took part in the client's open transaction (BEGIN sent) */
+	bool failed;           /* sent an ErrorResponse in this step */
+	bool prepared;         /* PREPARE TRANSACTION rs->gid succeeded here */
+	char z;                /* transaction status of its last ReadyForQuery */
+	uint32_t n_tags;       /* CommandComplete messages in this step */
+	uint64_t tag_hash;     /* of their tags, in order */
+	char sqlstate[6];
+};
+
+/* A unit: client messages, with the tracker entries their answers need. */
+struct rs_unit {
+	struct buf msgs;
+	struct buf entries;    /* one rt entry kind per message that is answered */
+};
+
+struct rsess {
+	struct client *c;
+	int n_nodes;
+	struct rs_slot *slot;
+	enum rs_step step;
+	int leader;            /* node whose answers reach the client; -1 none */
+	int read_node;         /* reads of this transaction (or session) go here; -1 = choose */
+	uint64_t busy_mask;    /* nodes that owe answers in the step */
+	uint64_t step_mask;    /* nodes the step sent something to */
+	uint64_t target_mask;  /* nodes a write goes to (primary first) */
+	char txn;              /* replicated transaction status: 'I', 'T' or 'E' */
+	bool wrote;            /* the open transaction wrote: commit with 2PC */
+	bool wrap;             /* a single write outside a block: pgchorus added BEGIN */
+	bool client_commit;    /* the unit is the client's COMMIT (2PC path) */
+	bool unit_sync;        /* the unit ends with Sync or is a Query: it gets a ReadyForQuery */
+	bool copy_in;          /* COPY FROM STDIN: client data goes to every node of the step */
+	bool copy_need_sync;   /* ... and after CopyDone a Sync belongs to the step (extended) */
+	bool copy_done;
+	bool gid_live;         /* gid is in the resolver's in-flight set */
+	int err_node;          /* in 'E': a node whose transaction failed */
+	struct rs_unit unit;   /* what the client sent */
+	struct rs_unit state;  /* its messages that every node must see (named Parse, Close) */
+	struct buf begin_sql;  /* the client's BEGIN, replayed on nodes that join later */
+	struct buf err;        /* an ErrorResponse to give the client at the end of the step */
+	struct strmap stmts;   /* prepared statement name -> struct stmt_info */
+	struct strmap portals; /* portal name -> struct stmt_info */
+	struct stmt_info unnamed_stmt;
+	struct stmt_info unnamed_portal;
+	/* the unit being read or run */
+	struct stmt_info cls;  /* strongest class of what it executes, flags of all */
+	int u_exec;            /* statements it executes (Query, Execute, FunctionCall) */
+	bool u_state;          /* it has messages every node must see */
+	bool u_ready;          /* complete, waiting for servers */
+	bool no_2pc;           /* the open transaction touched what PREPARE refuses (temp, LISTEN...) */
+	bool send_err;         /* at the end of RS_ABORT, give the client rs->err */
+	bool compare;          /* compare the nodes' outcomes at the end of the step */
+	bool in_process;       /* rsess_process() is on the stack */
+	struct buf u_sql;      /* text of the Query or of the unit's last Parse (logs, BEGIN replay) */
+	uint64_t copy_mask;    /* nodes a COPY FROM STDIN goes to */
+	char gid[TWOPC_GID_BUF];
+};
+
+/* Replication mode: set up C's session at login (before its first query). */
+bool rsess_create(struct client *c);
+/* The client is closing: give the servers back (or close them). */
+void rsess_release(struct client *c);
+/* Free the session (client close callback). */
+void rsess_free(struct client *c);
+/* The login server of C: it becomes the session's server of its node. */
+void rsess_adopt(struct client *c, struct server *s);
+/* Client input is there (or may be processed again). */
+void rsess_process(struct client *c);
+/* A pool linked S to C while C waited. */
+void rsess_server_ready(struct client *c, struct server *s);
+/* S is going away (closing): forget it. */
+void rsess_server_gone(struct client *c, struct server *s);
+/* The client took our output: servers may send more. */
+void rsess_client_drained(struct client *c);
+/* May the client's input be read now? */
+bool rsess_may_read(const struct client *c);
+/* No step runs and no transaction is open. */
+bool rsess_idle(const struct client *c);
+/* Cancel request: forward it to every node working for C. */
+void rsess_cancel(struct client *c);
+
+/* rsrv.c: answers of a server of a replicated session. */
+void rsrv_process(struct server *s);
+/* rsess.c, called by rsrv.c when every node of the step has answered. */
+void rsess_step_done(struct rsess *rs);
+
+#endif

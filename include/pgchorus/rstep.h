@@ -1,0 +1,29 @@
+/*
+ * rstep.h - steps of a replicated session (src/repl/rstep.c), used by
+ * rsess.c.  See rsess.h for the overview.
+ */
+#ifndef PGCHORUS_RSTEP_H
+#define PGCHORUS_RSTEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pgchorus/rsess.h"
+
+/* Nodes that are up and whose server the session holds. */
+uint64_t rs_live_mask(const struct rsess *rs);
+/* Nodes that take part in the open transaction. */
+uint64_t rs_txn_mask(const struct rsess *rs);
+/* Start step ST led by LEADER (-1: no answers reach the client). */
+void rs_begin_step(struct rsess *rs, enum rs_step st, int leader);
+bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join);
+bool rs_send_mask(struct rsess *rs, uint64_t mask, const char *const *pre, const struct rs_unit *u,
+		  const struct rs_unit *others);
+bool rs_compare(struct rsess *rs, uint64_t mask, int primary);
+void rs_detach_node(int node, const char *why);
+void rs_commit_2pc(struct rsess *rs, bool client_commit);
+void rs_abort(struct rsess *rs);
+/* rsess.c: the unit is answered; ReadyForQuery, then the next unit. */
+void rs_finish(struct rsess *rs);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * rsrv.c - answers of a server that belongs to a replicated session
+ * (rsess.h).  Messages are taken whole.  The step's leader's answers go to
+ * the client (except ReadyForQuery, which rsess.c writes); every node's
+ * CommandComplete tags and errors are recorded for the comparison.  A node
+ * has finished its part of the step when its response tracker is empty.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgchorus/client.h"
+#include "pgchorus/codec.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/node.h"
+#include "pgchorus/rsess.h"
+#include "pgchorus/server.h"
+#include "pgchorus/worker.h"
+
+static uint64_t tag_mix(uint64_t h, const uint8_t *p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h * 0x9e3779b97f4a7c15ULL + 1;
+}
+
+static void rsrv_param(struct server *s, struct client *c, bool to_client, const uint8_t *msg, uint32_t len)
+{
+	struct msg_reader rd;
+	const char *name, *value;
+
+	reader_init(&rd, msg + 5, len - 5);
+	name = reader_string(&rd);
+	value = reader_string(&rd);
+	if (!reader_done(&rd))
+		return;
+	server_set_param(s, name, value);
+	if (to_client) {
+		int ti = tracked_param_index(name);
+
+		if (ti >= 0 && s->params[ti]) {
+			free(c->params[ti]);
+			c->params[ti] = strdup(s->params[ti]);
+		}
+	}
+}
+
+/* One whole message of S.  Returns whether it goes to the client. */
+static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl, int node,
+			 const uint8_t *msg, uint32_t len)
+{
+	uint8_t type = msg[0];
+	uint8_t entry;
+	enum rt_verdict v = rt_response(&s->rt, type, &entry);
+	bool leader = sl->busy && rs->leader == node;
+
+	switch (type) {
+	case 'C':
+		if (!(entry & RT_INJECTED)) {
+			sl->n_tags++;
+			sl->tag_hash = tag_mix(sl->tag_hash, msg + 5, len - 5);
+		}
+		break;
+	case 'E': {
+		const char *st = msg_error_field(msg + 5, len - 5, 'C');
+
+		if (!sl->busy) {
+			log_warning("S-%p node %d: error outside a step: %s", (void *)s, node,
+				    msg_error_field(msg + 5, len - 5, 'M') ? msg_error_field(msg + 5, len - 5, 'M') : "?");
+			return false;
+		}
+		sl->failed = true;
+		snprintf(sl->sqlstate, sizeof(sl->sqlstate), "%s", st ? st : "XX000");
+		/* Kept for the client when the leader's own error does not reach it. */
+		if (!leader && !rs->err.len && !buf_append(&rs->err, msg, len))
+			log_warning("out of memory keeping an error");
+		break;
+	}
+	case 'Z':
+		s->txn_status = len >= 6 ? (char)msg[5] : 'I';
+		sl->z = s->txn_status;
+		sl->in_txn = sl->z != 'I';
+		return false;
+	case 'S':
+		rsrv_param(s, rs->c, leader, msg, len);
+		break;
+	case 'A':
+		/* LISTEN ran everywhere: one node's notifications are enough. */
+		return node == node_primary();
+	case 'N':
+		return leader;
+	default:
+		break;
+	}
+	return leader && v == RT_FORWARD;
+}
+
+void rsrv_process(struct server *s)
+{
+	struct client *c = s->client;
+	struct rsess *rs = c->rs;
+	struct worker *w = s->w;
+	int node = s->pool->node;
+	struct rs_slot *sl = &rs->slot[node];
+	bool step_end = false;
+
+	while (s->state == SV_ACTIVE && s->in.data && iobuf_avail(&s->in)) {
+		uint32_t avail = iobuf_avail(&s->in);
+		const uint8_t *p = iobuf_head(&s->in);
+		enum codec_frame f;
+		uint8_t type;
+		uint32_t len;
+
+		f = codec_frame(p, avail, w->cfg->max_message_size, &type, &len);
+		if (f == FRAME_NEED_MORE)
+			break;
+		if (f != FRAME_OK) {
+			server_close(s, "invalid message length from node");
+			client_server_lost(c, "protocol error from node");
+			return;
+		}
+		if (avail < len) {
+			if (!iobuf_grow_toward(&s->in, &w->bp, len)) {
+				server_close(s, "out of memory");
+				client_server_lost(c, "out of memory");
+				return;
+			}
+			break;
+		}
+		if (rsrv_message(s, rs, sl, node, p, len) && !buf_append(&c->scratch, p, len)) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		iobuf_consume(&s->in, &w->bp, len);
+		if (sl->busy && rt_idle(&s->rt)) {
+			sl->busy = false;
+			rs->busy_mask &= ~(1ULL << node);
+			if (!rs->busy_mask)
+				step_end = true;
+			break;
+		}
+	}
+	if (c->scratch.len && !client_flush_scratch(c))
+		return;
+	if (pstream_busy(&c->ps))
+		server_pause(s); /* resumed by rsess_client_drained() */
+	if (step_end)
+		rsess_step_done(rs);
+	/* Bytes behind the end of the step (a notification, the next step's answers). */
+	if (s->state == SV_ACTIVE && s->client == c && c->state != CL_CLOSING && s->in.data &&
+	    iobuf_avail(&s->in) >= 5 && !pstream_busy(&c->ps) && step_end)
+		rsrv_process(s);
+}

@@ -1,0 +1,482 @@
+/*
+ * rstep.c - running the steps of a replicated session (rsess.h): sending a
+ * unit to nodes, primary-first writes, the comparison of outcomes, two-phase
+ * commit and rollback everywhere.  Which step a unit needs is decided in
+ * rsess.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgchorus/client.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/node.h"
+#include "pgchorus/pool.h"
+#include "pgchorus/resolver.h"
+#include "pgchorus/rsess.h"
+#include "pgchorus/rstep.h"
+#include "pgchorus/server.h"
+#include "pgchorus/worker.h"
+
+#define SQLSTATE_DATA_CORRUPTED "XX001"
+
+uint64_t rs_live_mask(const struct rsess *rs)
+{
+	uint64_t m = 0;
+
+	for (int i = 0; i < rs->n_nodes; i++) {
+		struct node *n = node_get(i);
+
+		if (n && atomic_load(&n->state) == NODE_UP && rs->slot[i].srv)
+			m |= 1ULL << i;
+	}
+	return m;
+}
+
+uint64_t rs_txn_mask(const struct rsess *rs)
+{
+	uint64_t m = 0;
+
+	for (int i = 0; i < rs->n_nodes; i++)
+		if (rs->slot[i].srv && rs->slot[i].in_txn)
+			m |= 1ULL << i;
+	return m;
+}
+
+static void rs_slot_reset(struct rs_slot *sl)
+{
+	sl->failed = false;
+	sl->n_tags = 0;
+	sl->tag_hash = 0;
+	sl->sqlstate[0] = '\0';
+}
+
+void rs_begin_step(struct rsess *rs, enum rs_step st, int leader)
+{
+	rs->step = st;
+	rs->leader = leader;
+	rs->busy_mask = 0;
+	rs->step_mask = 0;
+	for (int i = 0; i < rs->n_nodes; i++)
+		rs_slot_reset(&rs->slot[i]);
+}
+
+/* The BEGIN a node needs before it can take part in the open transaction. */
+static const char *rs_join_sql(struct rsess *rs, int node)
+{
+	struct rs_slot *sl = &rs->slot[node];
+
+	if (sl->in_txn)
+		return NULL;
+	if (rs->wrap)
+		return "BEGIN";
+	if (rs->txn != 'I')
+		return rs->begin_sql.len ? (const char *)rs->begin_sql.data : "BEGIN";
+	return NULL;
+}
+
+static void rs_node_lost(struct rsess *rs, int node, const char *why)
+{
+	struct server *s = rs->slot[node].srv;
+
+	if (s) {
+		server_close(s, why); /* through server_unlink -> rsess_server_gone() */
+		client_server_lost(rs->c, "server connection to a node was lost");
+	}
+}
+
+/* Send to NODE: the Queries PRE (NULL-terminated, may be NULL; answers
+ * swallowed), then unit U (may be NULL), swallowed unless NODE leads the
+ * step.  JOIN: first the BEGIN the node needs to join the open transaction. */
+bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join)
+{
+	struct rs_slot *sl = &rs->slot[node];
+	struct server *s = sl->srv;
+	const char *js = join ? rs_join_sql(rs, node) : NULL;
+	bool swallow = node != rs->leader;
+	uv_buf_t b;
+
+	if (!s)
+		return false;
+	if (js) {
+		if (!msg_query(&s->scratch, js) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED))
+			goto oom;
+		sl->in_txn = true;
+	}
+	for (; pre && *pre; pre++)
+		if (!msg_query(&s->scratch, *pre) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED))
+			goto oom;
+	if (u) {
+		if (!buf_append(&s->scratch, u->msgs.data, u->msgs.len))
+			goto oom;
+		for (size_t i = 0; i < u->entries.len; i++)
+			if (!rt_push(&s->rt, u->entries.data[i] | (swallow ? RT_SWALLOW : 0)))
+				goto oom;
+	}
+	rs->step_mask |= 1ULL << node;
+	sl->busy = !rt_idle(&s->rt);
+	if (sl->busy)
+		rs->busy_mask |= 1ULL << node;
+	if (!s->scratch.len)
+		return true;
+	b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
+	if (pstream_send(&s->ps, &b, 1) < 0) {
+		buf_reset(&s->scratch);
+		rs_node_lost(rs, node, "write failed");
+		return false;
+	}
+	buf_reset(&s->scratch);
+	server_resume(s);
+	return true;
+oom:
+	buf_reset(&s->scratch);
+	client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+	return false;
+}
+
+/* Send U to every node of MASK; the nodes other than the leader get OTHERS
+ * instead when it is given.  Joins the open transaction. */
+bool rs_send_mask(struct rsess *rs, uint64_t mask, const char *const *pre, const struct rs_unit *u,
+		  const struct rs_unit *others)
+{
+	for (int i = 0; i < rs->n_nodes; i++) {
+		if (!(mask & (1ULL << i)))
+			continue;
+		if (!rs_send(rs, i, pre, i == rs->leader || !others ? u : others, true))
+			return false;
+		if (rs->c->state == CL_CLOSING)
+			return false;
+	}
+	return true;
+}
+
+/* ---- comparison ---- */
+
+static bool rs_same(const struct rs_slot *a, const struct rs_slot *b)
+{
+	if (a->failed || b->failed)
+		return a->failed == b->failed && strcmp(a->sqlstate, b->sqlstate) == 0;
+	return a->n_tags == b->n_tags && a->tag_hash == b->tag_hash;
+}
+
+static void rs_describe(const struct rs_slot *sl, char *out, size_t n)
+{
+	if (sl->failed)
+		snprintf(out, n, "error %s", sl->sqlstate);
+	else
+		snprintf(out, n, "%u command(s), tags %016llx", sl->n_tags, (unsigned long long)sl->tag_hash);
+}
+
+void rs_detach_node(int node, const char *why)
+{
+	struct node *n = node_get(node);
+	int expected = NODE_UP;
+
+	if (n && atomic_compare_exchange_strong(&n->state, &expected, NODE_DOWN))
+		log_warning("node %d detached: %s", node, why);
+}
+
+static bool rs_set_error(struct rsess *rs, const char *sqlstate, const char *text)
+{
+	buf_reset(&rs->err);
+	if (!msg_error(&rs->err, "ERROR", sqlstate, "%s", text))
+		return false;
+	rs->send_err = true;
+	return true;
+}
+
+/*
+ * Compare the outcomes of the nodes of MASK (PRIMARY among them).  true: go
+ * on (perhaps without some nodes, now detached); false: an abort has been
+ * started.
+ */
+bool rs_compare(struct rsess *rs, uint64_t mask, int primary)
+{
+	int best = primary, best_votes = 0, primary_votes = 0;
+	uint64_t minority = 0;
+	const char *sql = rs->u_sql.len ? (const char *)rs->u_sql.data : "(extended protocol)";
+
+	for (int i = 0; i < rs->n_nodes; i++) {
+		int votes = 0;
+
+		if (!(mask & (1ULL << i)))
+			continue;
+		for (int j = 0; j < rs->n_nodes; j++)
+			if ((mask & (1ULL << j)) && rs_same(&rs->slot[i], &rs->slot[j]))
+				votes++;
+		if (i == primary)
+			primary_votes = votes;
+		if (votes > best_votes) {
+			best = i;
+			best_votes = votes;
+		}
+	}
+	if (primary_votes == best_votes)
+		best = primary; /* the primary wins a tie */
+	for (int i = 0; i < rs->n_nodes; i++)
+		if ((mask & (1ULL << i)) && !rs_same(&rs->slot[i], &rs->slot[best]))
+			minority |= 1ULL << i;
+	if (!minority)
+		return true;
+	for (int i = 0; i < rs->n_nodes; i++) {
+		char d[96];
+
+		if (!(mask & (1ULL << i)))
+			continue;
+		rs_describe(&rs->slot[i], d, sizeof(d));
+		log_warning("C-%p: nodes disagree on \"%.200s\": node %d: %s%s", (void *)rs->c, sql, i, d,
+			    (minority & (1ULL << i)) ? " (minority)" : "");
+	}
+	if (rs->c->w->cfg->on_mismatch == MISMATCH_ABORT) {
+		if (!rs_set_error(rs, SQLSTATE_DATA_CORRUPTED,
+				  "nodes disagree on the result of the statement; the transaction was rolled back on every node"))
+			return client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory"), false;
+		rs_abort(rs);
+		return false;
+	}
+	for (int i = 0; i < rs->n_nodes; i++) {
+		if (!(minority & (1ULL << i)))
+			continue;
+		rs_detach_node(i, "its result differed from the majority of the nodes");
+		if (rs->slot[i].srv) {
+			struct server *s = rs->slot[i].srv;
+
+			server_unlink(s);
+			server_close(s, "node detached");
+		}
+	}
+	if (minority & (1ULL << primary)) {
+		/* The client saw the primary's answer, which the others contradict. */
+		if (!rs_set_error(rs, SQLSTATE_DATA_CORRUPTED,
+				  "the primary's result differed from the other nodes; the primary was detached and the transaction rolled back"))
+			return client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory"), false;
+		rs_abort(rs);
+		return false;
+	}
+	return true;
+}
+
+/* ---- two-phase commit ---- */
+
+void rs_commit_2pc(struct rsess *rs, bool client_commit)
+{
+	char sql[2 * TWOPC_GID_SIZE + 200];
+	size_t n;
+	uint64_t mask = rs_txn_mask(rs);
+
+	rs->client_commit = client_commit;
+	if (!resolver_gid_begin(rs->gid, sizeof(rs->gid)) ||
+	    !twopc_decision_insert_sql(rs->gid, sql, sizeof(sql))) {
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	rs->gid_live = true;
+	n = strlen(sql);
+	snprintf(sql + n, sizeof(sql) - n, "; PREPARE TRANSACTION '%s'", rs->gid);
+	rs_begin_step(rs, RS_PREPARE, -1);
+	for (int i = 0; i < rs->n_nodes; i++) {
+		const char *pre[] = { sql, NULL };
+
+		rs->slot[i].prepared = false;
+		if ((mask & (1ULL << i)) && (!rs_send(rs, i, pre, NULL, false) || rs->c->state == CL_CLOSING))
+			return;
+	}
+}
+
+static void rs_commit_prepared(struct rsess *rs)
+{
+	char sql[TWOPC_GID_BUF + 40];
+	const char *pre[] = { sql, NULL, NULL };
+	int primary = node_primary();
+
+	snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", rs->gid);
+	rs_begin_step(rs, RS_COMMIT, -1);
+	for (int i = 0; i < rs->n_nodes; i++) {
+		struct rs_slot *sl = &rs->slot[i];
+		bool lead = rs->client_commit && i == primary;
+
+		if (!sl->srv || !sl->prepared)
+			continue;
+		sl->prepared = false;
+		if (lead) {
+			/* The client's COMMIT itself runs on the primary in an empty
+			 * transaction, so that it gets exactly the answers it expects
+			 * (simple or extended protocol). */
+			rs->leader = i;
+			pre[1] = "BEGIN";
+		}
+		if (!rs_send(rs, i, pre, lead ? &rs->unit : NULL, false) || rs->c->state == CL_CLOSING)
+			return;
+		pre[1] = NULL;
+	}
+	if (!rs->busy_mask)
+		rsess_step_done(rs);
+}
+
+/* Roll back everywhere; rs->err goes to the client at the end if send_err. */
+void rs_abort(struct rsess *rs)
+{
+	char sql[TWOPC_GID_BUF + 40];
+	const char *pre[] = { NULL, NULL };
+
+	snprintf(sql, sizeof(sql), "ROLLBACK PREPARED '%s'", rs->gid);
+	rs_begin_step(rs, RS_ABORT, -1);
+	for (int i = 0; i < rs->n_nodes; i++) {
+		struct rs_slot *sl = &rs->slot[i];
+
+		if (!sl->srv)
+			continue;
+		if (sl->prepared)
+			pre[0] = sql;
+		else if (sl->in_txn || sl->z == 'T' || sl->z == 'E')
+			pre[0] = "ROLLBACK";
+		else
+			continue;
+		sl->prepared = false;
+		if (!rs_send(rs, i, pre, NULL, false) || rs->c->state == CL_CLOSING)
+			return;
+	}
+	if (!rs->busy_mask)
+		rsess_step_done(rs);
+}
+
+/* ---- end of a step ---- */
+
+static void rs_gid_done(struct rsess *rs, bool kick)
+{
+	if (!rs->gid_live)
+		return;
+	resolver_gid_end(rs->gid);
+	rs->gid_live = false;
+	if (kick)
+		resolver_kick();
+}
+
+static void rs_others_done(struct rsess *rs, int primary)
+{
+	if (rs->compare && !rs_compare(rs, rs->step_mask & rs_live_mask(rs), primary))
+		return;
+	rs->txn = rs->slot[primary].srv ? rs->slot[primary].z : rs->txn;
+	if (rs->wrap) {
+		rs_commit_2pc(rs, false);
+		return;
+	}
+	if (rs->txn != 'I' && rs->cls.cls >= STMT_WRITE)
+		rs->wrote = true;
+	rs_finish(rs);
+}
+
+void rsess_step_done(struct rsess *rs)
+{
+	int leader = rs->leader;
+
+	switch (rs->step) {
+	case RS_READ:
+	case RS_PARALLEL:
+		if (rs->copy_in && !rs->copy_done) {
+			/* The COPY ended on every node before the client's data did (errors). */
+			rs->copy_in = false;
+		}
+		if (leader >= 0 && rs->slot[leader].srv && rs->unit_sync)
+			rs->txn = rs->slot[leader].z;
+		if (leader >= 0 && rs->slot[leader].failed && rs->txn == 'E')
+			rs->err_node = leader;
+		if (rs->compare) {
+			if (!rs_compare(rs, rs->step_mask & rs_live_mask(rs), leader))
+				return;
+			if (rs->wrap) {
+				if (rs->slot[leader].failed) {
+					rs->send_err = false;
+					rs_abort(rs);
+				} else {
+					rs_commit_2pc(rs, false);
+				}
+				return;
+			}
+			if (rs->txn != 'I' && !rs->slot[leader].failed && rs->cls.cls >= STMT_WRITE)
+				rs->wrote = true;
+		}
+		rs_finish(rs);
+		return;
+	case RS_PRIMARY:
+		if (!rs->slot[leader].srv) {
+			rs_finish(rs);
+			return;
+		}
+		if (rs->slot[leader].failed) {
+			/* Not run elsewhere: the client has the primary's error. */
+			if (rs->wrap) {
+				rs->send_err = false;
+				rs_abort(rs);
+				return;
+			}
+			rs->txn = rs->slot[leader].z;
+			if (rs->txn == 'E')
+				rs->err_node = leader;
+			rs_finish(rs);
+			return;
+		}
+		{
+			uint64_t others = rs->target_mask & rs_live_mask(rs) & ~(1ULL << leader);
+
+			/* Not rs_begin_step(): the primary's outcome stays for the comparison. */
+			rs->step = RS_OTHERS;
+			rs->busy_mask = 0;
+			if (!rs_send_mask(rs, others, NULL, &rs->unit, NULL))
+				return;
+			if (!rs->busy_mask)
+				rs_others_done(rs, leader);
+		}
+		return;
+	case RS_OTHERS:
+		rs_others_done(rs, leader);
+		return;
+	case RS_PREPARE: {
+		bool ok = true;
+
+		for (int i = 0; i < rs->n_nodes; i++) {
+			struct rs_slot *sl = &rs->slot[i];
+
+			if (!sl->srv || !(rs->step_mask & (1ULL << i)))
+				continue;
+			sl->prepared = !sl->failed;
+			if (sl->failed)
+				ok = false;
+		}
+		if (!ok) {
+			rs->send_err = rs->err.len > 0;
+			rs_abort(rs);
+			return;
+		}
+		rs_commit_prepared(rs);
+		return;
+	}
+	case RS_COMMIT: {
+		int failed = 0;
+
+		for (int i = 0; i < rs->n_nodes; i++)
+			if (rs->slot[i].failed)
+				failed++;
+		if (failed)
+			log_warning("C-%p: COMMIT PREPARED '%s' failed on %d node(s); the resolver completes it",
+				    (void *)rs->c, rs->gid, failed);
+		rs_gid_done(rs, failed > 0);
+		rs->txn = 'I';
+		rs_finish(rs);
+		return;
+	}
+	case RS_ABORT:
+		rs_gid_done(rs, false);
+		if (rs->send_err && rs->err.len && !buf_append(&rs->c->scratch, rs->err.data, rs->err.len)) {
+			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		rs->send_err = false;
+		rs->txn = 'I';
+		rs_finish(rs);
+		return;
+	default:
+		return;
+	}
+}
