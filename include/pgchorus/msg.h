@@ -36,6 +36,8 @@ bool msg_ready(struct buf *b, char status) __attribute__((warn_unused_result));
 /* An empty message of TYPE (ParseComplete '1', CloseComplete '3', ...). */
 bool msg_empty(struct buf *b, uint8_t type) __attribute__((warn_unused_result));
 bool msg_query(struct buf *b, const char *sql) __attribute__((warn_unused_result));
+/* CommandComplete with TAG ("BEGIN"). */
+bool msg_command_complete(struct buf *b, const char *tag) __attribute__((warn_unused_result));
 /* StartupMessage v3 with user and database (and NULL-terminated extra name/value pairs). */
 bool msg_startup(struct buf *b, const char *user, const char *database, const char *const *extra)
 	__attribute__((warn_unused_result));

@@ -37,6 +37,7 @@ enum rt_kind {
 
 #define RT_SWALLOW 0x80   /* flag: the responses belong to pgchorus, not the client */
 #define RT_NAMED 0x40     /* flag: a named Parse whose ParseComplete confirms a statement */
+#define RT_COMPARE 0x40   /* flag, replication mode (no RT_NAMED there): outcome compared between nodes */
 #define RT_INJECTED 0x20  /* flag: replication mode, a message pgchorus added (BEGIN, 2PC) */
 #define RT_KIND(e) ((e) & 0x1f)
 

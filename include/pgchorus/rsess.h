@@ -32,6 +32,11 @@
 #include "pgchorus/hmap.h"
 #include "pgchorus/twopc.h"
 
+/* Any transaction control flag (classify.h). */
+#define STMT_F_TXN_ANY (STMT_F_TXN_BEGIN | STMT_F_TXN_COMMIT | STMT_F_TXN_ROLLBACK | STMT_F_SAVEPOINT | \
+			STMT_F_RELEASE | STMT_F_ROLLBACK_TO | STMT_F_PREPARE_TXN | STMT_F_COMMIT_PREPARED | \
+			STMT_F_ROLLBACK_PREPARED)
+
 enum rs_step {
 	RS_NONE,      /* between units: client input is read */
 	RS_ACQUIRE,   /* waiting for a server of some node */
@@ -39,22 +44,36 @@ enum rs_step {
 	RS_PARALLEL,
 	RS_PRIMARY,
 	RS_OTHERS,
+	RS_SYNC,      /* waiting for nodes running behind the primary, before a commit */
 	RS_PREPARE,
 	RS_COMMIT,
 	RS_ABORT,
 };
 
-/* Per node, per step: what the node answered (for the comparison). */
+/* How a write unit ended on one node: what the nodes must agree on. */
+struct rs_outcome {
+	uint64_t hash;         /* of its CommandComplete tags, in order */
+	uint32_t n_tags;
+	bool failed;
+	char sqlstate[6];
+};
+
+/* Write units a node may run behind the primary (rstep.c, "lagging"). */
+#define RS_LAG_MAX 32
+
 struct rs_slot {
 	struct server *srv;
 	bool busy;             /* owes answers for the current step */
 	bool in_txn;           /* took part in the client's open transaction (BEGIN sent) */
 	bool failed;           /* sent an ErrorResponse in this step */
 	bool prepared;         /* PREPARE TRANSACTION rs->gid succeeded here */
+	bool mismatch;         /* a lagging write unit ended otherwise than on the primary */
 	char z;                /* transaction status of its last ReadyForQuery */
-	uint32_t n_tags;       /* CommandComplete messages in this step */
-	uint64_t tag_hash;     /* of their tags, in order */
-	char sqlstate[6];
+	char sqlstate[6];      /* of the error in this step */
+	struct rs_outcome cur; /* of the compared unit running here (RT_COMPARE entries) */
+	struct rs_outcome lag[RS_LAG_MAX]; /* the primary's outcomes of the units it runs behind */
+	uint8_t lag_head;
+	uint8_t lag_count;
 };
 
 /* A unit: client messages, with the tracker entries their answers need. */

@@ -20,6 +20,7 @@ bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs
 bool rs_send_mask(struct rsess *rs, uint64_t mask, const char *const *pre, const struct rs_unit *u,
 		  const struct rs_unit *others);
 bool rs_compare(struct rsess *rs, uint64_t mask, int primary);
+bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary);
 void rs_detach_node(int node, const char *why);
 void rs_commit_2pc(struct rsess *rs, bool client_commit);
 void rs_abort(struct rsess *rs);

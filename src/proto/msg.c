@@ -76,6 +76,15 @@ bool msg_empty(struct buf *b, uint8_t type)
 	return builder_finish(&mb);
 }
 
+bool msg_command_complete(struct buf *b, const char *tag)
+{
+	struct msg_builder mb;
+
+	builder_begin(&mb, b, 'C');
+	builder_string(&mb, tag);
+	return builder_finish(&mb);
+}
+
 bool msg_query(struct buf *b, const char *sql)
 {
 	struct msg_builder mb;

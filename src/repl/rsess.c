@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pgchorus/cancel.h"
 #include "pgchorus/client.h"
@@ -23,9 +24,6 @@
 /* A unit (client messages up to Sync) larger than this is refused. */
 #define RS_MAX_UNIT (64u << 20)
 
-#define STMT_F_TXN_ANY (STMT_F_TXN_BEGIN | STMT_F_TXN_COMMIT | STMT_F_TXN_ROLLBACK | STMT_F_SAVEPOINT | \
-			STMT_F_RELEASE | STMT_F_ROLLBACK_TO | STMT_F_PREPARE_TXN | STMT_F_COMMIT_PREPARED | \
-			STMT_F_ROLLBACK_PREPARED)
 /* What PREPARE TRANSACTION refuses, or what must outlive the transaction. */
 #define STMT_F_NO_2PC (STMT_F_TEMP | STMT_F_LISTEN_NOTIFY | STMT_F_WITH_HOLD)
 
@@ -171,6 +169,9 @@ void rsess_server_gone(struct client *c, struct server *s)
 		sl->srv = NULL;
 		sl->in_txn = false;
 		sl->prepared = false;
+		sl->mismatch = false;
+		sl->lag_count = 0;
+		memset(&sl->cur, 0, sizeof(sl->cur));
 		if (sl->busy) {
 			sl->busy = false;
 			rs->busy_mask &= ~(1ULL << i);
@@ -297,8 +298,10 @@ static void rs_txn_reset(struct rsess *rs)
 	rs->err_node = -1;
 	if (rs->c->w->cfg->load_balance != LB_SESSION)
 		rs->read_node = -1;
-	for (int i = 0; i < rs->n_nodes; i++)
+	for (int i = 0; i < rs->n_nodes; i++) {
 		rs->slot[i].in_txn = false;
+		rs->slot[i].mismatch = false;
+	}
 }
 
 void rs_finish(struct rsess *rs)
@@ -473,6 +476,64 @@ static void rs_route_failed(struct rsess *rs, uint32_t fl, bool single)
 	rs_step_read(rs, leader);
 }
 
+/*
+ * A lone BEGIN outside a transaction is answered here: the nodes get it
+ * (rs->begin_sql) in front of the first statement each of them runs in
+ * the transaction.  Only for units whose answers are known exactly: a
+ * Query, or an unnamed Parse, Bind, Describe of the portal, Execute, Sync.
+ */
+static bool rs_local_begin(struct rsess *rs)
+{
+	struct client *c = rs->c;
+	const uint8_t *p = rs->unit.msgs.data, *end = p + rs->unit.msgs.len;
+	const char *sql = rs->u_sql.len ? (const char *)rs->u_sql.data : NULL;
+	const char *tag;
+	size_t mark = c->scratch.len;
+
+	if (!sql || !rs->unit_sync || rs->cls.flags != STMT_F_TXN_BEGIN)
+		return false;
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
+		sql++;
+	tag = strncasecmp(sql, "start", 5) == 0 ? "START TRANSACTION" : "BEGIN";
+	for (; p < end; p += 1 + codec_get32(p + 1)) {
+		bool ok;
+
+		switch (p[0]) {
+		case 'Q':
+		case 'E':
+			ok = msg_command_complete(&c->scratch, tag);
+			break;
+		case 'P':
+			ok = p[5] == '\0' && msg_empty(&c->scratch, '1'); /* unnamed only */
+			break;
+		case 'B':
+			ok = msg_empty(&c->scratch, '2');
+			break;
+		case 'D':
+			ok = p[5] == 'P' && msg_empty(&c->scratch, 'n');
+			break;
+		case 'S':
+			ok = true;
+			break;
+		default:
+			ok = false;
+		}
+		if (!ok) {
+			c->scratch.len = mark;
+			return false;
+		}
+	}
+	buf_reset(&rs->begin_sql);
+	if (!buf_append(&rs->begin_sql, rs->u_sql.data, rs->u_sql.len)) {
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return true;
+	}
+	rs->read_node = rs_read_target(rs);
+	rs->txn = 'T';
+	rs_finish(rs);
+	return true;
+}
+
 static void rs_route_txn(struct rsess *rs, uint32_t fl)
 {
 	uint64_t live = rs_live_mask(rs);
@@ -482,6 +543,8 @@ static void rs_route_txn(struct rsess *rs, uint32_t fl)
 	if ((fl & STMT_F_TXN_BEGIN) && !in_block && !(fl & (STMT_F_TXN_COMMIT | STMT_F_TXN_ROLLBACK))) {
 		int node = rs_read_target(rs);
 
+		if (rs_local_begin(rs))
+			return;
 		buf_reset(&rs->begin_sql);
 		if (!buf_append(&rs->begin_sql, rs->u_sql.len ? (const char *)rs->u_sql.data : "BEGIN",
 				rs->u_sql.len ? rs->u_sql.len - 1 : 5) ||
@@ -502,10 +565,8 @@ static void rs_route_txn(struct rsess *rs, uint32_t fl)
 		return;
 	}
 	if (fl & STMT_F_TXN_COMMIT) {
-		if (rs->wrote && !rs->no_2pc)
-			rs_commit_2pc(rs, true);
-		else if (rs->wrote)
-			rs_step_write(rs, txn, false);
+		if (rs->wrote)
+			rs_commit_2pc(rs, true); /* plain COMMIT everywhere if no_2pc */
 		else
 			rs_step_parallel(rs, txn ? txn : 1ULL << rs_txn_leader(rs), rs_txn_leader(rs), false);
 		return;
@@ -626,14 +687,23 @@ static bool rs_set_sql(struct rsess *rs, const char *sql)
 	return buf_append(&rs->u_sql, sql, strlen(sql) + 1);
 }
 
-static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_info *si)
+/* A named statement or portal: its class, and its text when it is
+ * transaction control (a BEGIN is replayed on nodes that join later). */
+struct rs_named {
+	struct stmt_info info; /* first: the map's values are read as struct stmt_info */
+	char sql[];
+};
+
+static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_info *si, const char *sql)
 {
-	struct stmt_info *v = malloc(sizeof(*v));
+	size_t n = si->cls == STMT_TXN && sql ? strlen(sql) : 0;
+	struct rs_named *v = malloc(sizeof(*v) + n + 1);
 	void *old = NULL;
 
 	if (!v)
 		return false;
-	*v = *si;
+	v->info = *si;
+	memcpy(v->sql, n ? sql : "", n + 1);
 	if (!strmap_put(m, name, v, &old)) {
 		free(v);
 		return false;
@@ -679,7 +749,7 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 			return true;
 		}
 		rs->u_state = true;
-		if (!rs_put_info(&rs->stmts, name, si) || !rs_unit_add(&rs->state, msg, len))
+		if (!rs_put_info(&rs->stmts, name, si, sql) || !rs_unit_add(&rs->state, msg, len))
 			return !(*oom = true);
 		return true;
 	}
@@ -693,9 +763,12 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 		si = *name ? strmap_get(&rs->stmts, name) : &rs->unnamed_stmt;
 		if (!si)
 			si = &unknown_info;
+		if (*name && si != &unknown_info && ((const struct rs_named *)si)->sql[0] &&
+		    !rs_set_sql(rs, ((const struct rs_named *)si)->sql))
+			return !(*oom = true);
 		if (!*portal)
 			rs->unnamed_portal = *si;
-		else if (!rs_put_info(&rs->portals, portal, si))
+		else if (!rs_put_info(&rs->portals, portal, si, NULL))
 			return !(*oom = true);
 		return true;
 	}

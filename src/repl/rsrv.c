@@ -48,6 +48,29 @@ static void rsrv_param(struct server *s, struct client *c, bool to_client, const
 	}
 }
 
+static bool rs_outcome_same(const struct rs_outcome *a, const struct rs_outcome *b)
+{
+	if (a->failed || b->failed)
+		return a->failed == b->failed && strcmp(a->sqlstate, b->sqlstate) == 0;
+	return a->n_tags == b->n_tags && a->hash == b->hash;
+}
+
+/* A write unit this node ran behind the primary has ended: compare. */
+static void rsrv_lag_done(struct rsess *rs, struct rs_slot *sl, int node)
+{
+	const struct rs_outcome *want = &sl->lag[sl->lag_head];
+
+	if (!rs_outcome_same(want, &sl->cur)) {
+		log_warning("C-%p: node %d disagrees with the primary on a write (%s %s, %u tags vs %s %s, %u tags)",
+			    (void *)rs->c, node, sl->cur.failed ? "error" : "ok", sl->cur.sqlstate, sl->cur.n_tags,
+			    want->failed ? "error" : "ok", want->sqlstate, want->n_tags);
+		sl->mismatch = true;
+	}
+	sl->lag_head = (uint8_t)((sl->lag_head + 1) % RS_LAG_MAX);
+	sl->lag_count--;
+	memset(&sl->cur, 0, sizeof(sl->cur));
+}
+
 /* One whole message of S.  Returns whether it goes to the client. */
 static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl, int node,
 			 const uint8_t *msg, uint32_t len)
@@ -59,30 +82,40 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 
 	switch (type) {
 	case 'C':
-		if (!(entry & RT_INJECTED)) {
-			sl->n_tags++;
-			sl->tag_hash = tag_mix(sl->tag_hash, msg + 5, len - 5);
+		if (entry & RT_COMPARE) {
+			sl->cur.n_tags++;
+			sl->cur.hash = tag_mix(sl->cur.hash, msg + 5, len - 5);
 		}
 		break;
 	case 'E': {
 		const char *st = msg_error_field(msg + 5, len - 5, 'C');
 
-		if (!sl->busy) {
+		if (!entry) {
 			log_warning("S-%p node %d: error outside a step: %s", (void *)s, node,
 				    msg_error_field(msg + 5, len - 5, 'M') ? msg_error_field(msg + 5, len - 5, 'M') : "?");
 			return false;
 		}
+		if (entry & RT_COMPARE) {
+			sl->cur.failed = true;
+			snprintf(sl->cur.sqlstate, sizeof(sl->cur.sqlstate), "%s", st ? st : "XX000");
+		}
+		if (!sl->busy)
+			return false; /* a lagging write: compared at its end */
 		sl->failed = true;
 		snprintf(sl->sqlstate, sizeof(sl->sqlstate), "%s", st ? st : "XX000");
 		/* Kept for the client when the leader's own error does not reach it. */
 		if (!leader && !rs->err.len && !buf_append(&rs->err, msg, len))
 			log_warning("out of memory keeping an error");
-		break;
+		/* Errors of the client's own messages, and of pgchorus's additions
+		 * on the leader (COMMIT PREPARED...), reach the client. */
+		return leader && (!(entry & RT_SWALLOW) || (entry & RT_INJECTED));
 	}
 	case 'Z':
 		s->txn_status = len >= 6 ? (char)msg[5] : 'I';
 		sl->z = s->txn_status;
 		sl->in_txn = sl->z != 'I';
+		if ((entry & RT_COMPARE) && sl->lag_count)
+			rsrv_lag_done(rs, sl, node);
 		return false;
 	case 'S':
 		rsrv_param(s, rs->c, leader, msg, len);
@@ -91,7 +124,7 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 		/* LISTEN ran everywhere: one node's notifications are enough. */
 		return node == node_primary();
 	case 'N':
-		return leader;
+		return leader && !(entry & RT_SWALLOW);
 	default:
 		break;
 	}

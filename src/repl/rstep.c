@@ -47,8 +47,6 @@ uint64_t rs_txn_mask(const struct rsess *rs)
 static void rs_slot_reset(struct rs_slot *sl)
 {
 	sl->failed = false;
-	sl->n_tags = 0;
-	sl->tag_hash = 0;
 	sl->sqlstate[0] = '\0';
 }
 
@@ -108,10 +106,12 @@ bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs
 		if (!msg_query(&s->scratch, *pre) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED))
 			goto oom;
 	if (u) {
+		uint8_t flags = (swallow ? RT_SWALLOW : 0) | (rs->compare && u == &rs->unit ? RT_COMPARE : 0);
+
 		if (!buf_append(&s->scratch, u->msgs.data, u->msgs.len))
 			goto oom;
 		for (size_t i = 0; i < u->entries.len; i++)
-			if (!rt_push(&s->rt, u->entries.data[i] | (swallow ? RT_SWALLOW : 0)))
+			if (!rt_push(&s->rt, u->entries.data[i] | flags))
 				goto oom;
 	}
 	rs->step_mask |= 1ULL << node;
@@ -155,17 +155,24 @@ bool rs_send_mask(struct rsess *rs, uint64_t mask, const char *const *pre, const
 
 static bool rs_same(const struct rs_slot *a, const struct rs_slot *b)
 {
-	if (a->failed || b->failed)
-		return a->failed == b->failed && strcmp(a->sqlstate, b->sqlstate) == 0;
-	return a->n_tags == b->n_tags && a->tag_hash == b->tag_hash;
+	if (a->cur.failed || b->cur.failed)
+		return a->cur.failed == b->cur.failed && strcmp(a->cur.sqlstate, b->cur.sqlstate) == 0;
+	return a->cur.n_tags == b->cur.n_tags && a->cur.hash == b->cur.hash;
 }
 
 static void rs_describe(const struct rs_slot *sl, char *out, size_t n)
 {
-	if (sl->failed)
-		snprintf(out, n, "error %s", sl->sqlstate);
+	if (sl->cur.failed)
+		snprintf(out, n, "error %s", sl->cur.sqlstate);
 	else
-		snprintf(out, n, "%u command(s), tags %016llx", sl->n_tags, (unsigned long long)sl->tag_hash);
+		snprintf(out, n, "%u command(s), tags %016llx", sl->cur.n_tags, (unsigned long long)sl->cur.hash);
+}
+
+static void rs_forget_outcomes(struct rsess *rs, uint64_t mask)
+{
+	for (int i = 0; i < rs->n_nodes; i++)
+		if (mask & (1ULL << i))
+			memset(&rs->slot[i].cur, 0, sizeof(rs->slot[i].cur));
 }
 
 void rs_detach_node(int node, const char *why)
@@ -217,8 +224,10 @@ bool rs_compare(struct rsess *rs, uint64_t mask, int primary)
 	for (int i = 0; i < rs->n_nodes; i++)
 		if ((mask & (1ULL << i)) && !rs_same(&rs->slot[i], &rs->slot[best]))
 			minority |= 1ULL << i;
-	if (!minority)
+	if (!minority) {
+		rs_forget_outcomes(rs, mask);
 		return true;
+	}
 	for (int i = 0; i < rs->n_nodes; i++) {
 		char d[96];
 
@@ -228,6 +237,16 @@ bool rs_compare(struct rsess *rs, uint64_t mask, int primary)
 		log_warning("C-%p: nodes disagree on \"%.200s\": node %d: %s%s", (void *)rs->c, sql, i, d,
 			    (minority & (1ULL << i)) ? " (minority)" : "");
 	}
+	rs_forget_outcomes(rs, mask);
+	return rs_apply_policy(rs, minority, primary);
+}
+
+/*
+ * Nodes of MINORITY disagree with the others on a write: detach them, or
+ * abort the transaction (on_mismatch).  true: go on without them.
+ */
+bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary)
+{
 	if (rs->c->w->cfg->on_mismatch == MISMATCH_ABORT) {
 		if (!rs_set_error(rs, SQLSTATE_DATA_CORRUPTED,
 				  "nodes disagree on the result of the statement; the transaction was rolled back on every node"))
@@ -259,13 +278,72 @@ bool rs_compare(struct rsess *rs, uint64_t mask, int primary)
 
 /* ---- two-phase commit ---- */
 
+/* Nodes that ran writes behind the primary and disagreed: the policy decides. */
+static bool rs_settle(struct rsess *rs)
+{
+	int primary = node_primary();
+	uint64_t minority = 0, agree = 0;
+
+	for (int i = 0; i < rs->n_nodes; i++) {
+		struct rs_slot *sl = &rs->slot[i];
+
+		if (!sl->srv)
+			continue;
+		if (sl->mismatch)
+			minority |= 1ULL << i;
+		else if (sl->in_txn)
+			agree |= 1ULL << i;
+		sl->mismatch = false;
+	}
+	if (!minority)
+		return true;
+	if (__builtin_popcountll(minority) > __builtin_popcountll(agree))
+		minority = agree | (1ULL << primary); /* the primary's side is the minority */
+	return rs_apply_policy(rs, minority, primary);
+}
+
+/* Wait for the nodes still running the transaction's writes behind the primary. */
+static bool rs_wait_lagging(struct rsess *rs)
+{
+	uint64_t lag = 0;
+
+	for (int i = 0; i < rs->n_nodes; i++)
+		if (rs->slot[i].srv && !rt_idle(&rs->slot[i].srv->rt))
+			lag |= 1ULL << i;
+	if (!lag)
+		return false;
+	rs_begin_step(rs, RS_SYNC, -1);
+	for (int i = 0; i < rs->n_nodes; i++) {
+		if (lag & (1ULL << i)) {
+			rs->slot[i].busy = true;
+			rs->busy_mask |= 1ULL << i;
+		}
+	}
+	return true;
+}
+
 void rs_commit_2pc(struct rsess *rs, bool client_commit)
 {
 	char sql[2 * TWOPC_GID_SIZE + 200];
 	size_t n;
-	uint64_t mask = rs_txn_mask(rs);
+	uint64_t mask;
 
 	rs->client_commit = client_commit;
+	if (rs_wait_lagging(rs))
+		return; /* RS_SYNC: called again when they are done */
+	if (!rs_settle(rs))
+		return;
+	rs->compare = false;
+	mask = rs_txn_mask(rs);
+	if (rs->no_2pc) {
+		/* The transaction touched what PREPARE refuses: COMMIT, primary first. */
+		rs->compare = true;
+		rs->target_mask = mask;
+		rs_begin_step(rs, RS_PRIMARY, node_primary());
+		if (rs_send(rs, node_primary(), NULL, &rs->unit, false) && !rs->busy_mask)
+			rsess_step_done(rs);
+		return;
+	}
 	if (!resolver_gid_begin(rs->gid, sizeof(rs->gid)) ||
 	    !twopc_decision_insert_sql(rs->gid, sql, sizeof(sql))) {
 		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
@@ -353,6 +431,42 @@ static void rs_gid_done(struct rsess *rs, bool kick)
 		resolver_kick();
 }
 
+/*
+ * A write in a transaction block that succeeded on the primary: the other
+ * nodes run it behind the primary while the client goes on (it got the
+ * primary's answer).  They run every write in the primary's order (one
+ * connection each), their outcomes are compared as they come (rsrv.c) and
+ * the commit waits for them (RS_SYNC).  true: done so.
+ */
+static bool rs_run_behind(struct rsess *rs, uint64_t others, int primary)
+{
+	struct rs_slot *p = &rs->slot[primary];
+
+	if (rs->wrap || !rs->unit_sync || p->z != 'T' || rs->cls.cls < STMT_WRITE ||
+	    (rs->cls.flags & (STMT_F_COPY_FROM | STMT_F_TXN_ANY)))
+		return false;
+	for (int i = 0; i < rs->n_nodes; i++)
+		if ((others & (1ULL << i)) && rs->slot[i].lag_count >= RS_LAG_MAX)
+			return false;
+	for (int i = 0; i < rs->n_nodes; i++) {
+		struct rs_slot *sl = &rs->slot[i];
+
+		if (!(others & (1ULL << i)))
+			continue;
+		sl->lag[(sl->lag_head + sl->lag_count) % RS_LAG_MAX] = p->cur;
+		sl->lag_count++;
+		if (!rs_send(rs, i, NULL, &rs->unit, true))
+			return true;
+		sl->busy = false;
+		rs->busy_mask &= ~(1ULL << i);
+	}
+	memset(&p->cur, 0, sizeof(p->cur));
+	rs->txn = 'T';
+	rs->wrote = true;
+	rs_finish(rs);
+	return true;
+}
+
 static void rs_others_done(struct rsess *rs, int primary)
 {
 	if (rs->compare && !rs_compare(rs, rs->step_mask & rs_live_mask(rs), primary))
@@ -420,6 +534,8 @@ void rsess_step_done(struct rsess *rs)
 		{
 			uint64_t others = rs->target_mask & rs_live_mask(rs) & ~(1ULL << leader);
 
+			if (rs_run_behind(rs, others, leader))
+				return;
 			/* Not rs_begin_step(): the primary's outcome stays for the comparison. */
 			rs->step = RS_OTHERS;
 			rs->busy_mask = 0;
@@ -431,6 +547,9 @@ void rsess_step_done(struct rsess *rs)
 		return;
 	case RS_OTHERS:
 		rs_others_done(rs, leader);
+		return;
+	case RS_SYNC:
+		rs_commit_2pc(rs, rs->client_commit);
 		return;
 	case RS_PREPARE: {
 		bool ok = true;
