@@ -20,6 +20,7 @@
 #include "pgchorus/log.h"
 #include "pgchorus/node.h"
 #include "pgchorus/pool.h"
+#include "pgchorus/resolver.h"
 #include "pgchorus/runtime.h"
 #include "pgchorus/worker.h"
 
@@ -67,6 +68,7 @@ static void on_reload(void)
 	log_set_level(cfg->log_level);
 	log_reopen();
 	workers_broadcast(INBOX_CONFIG, cfg);
+	resolver_reload(cfg);
 	config_unref(cur_cfg);
 	cur_cfg = cfg;
 	log_info("configuration reloaded from %s", cfg->path);
@@ -247,6 +249,11 @@ int main(int argc, char **argv)
 	if ((r = write_pidfile(cur_cfg->pidfile)) < 0)
 		log_warning("pidfile %s: %s", cur_cfg->pidfile, strerror(-r));
 	raise_fd_limit(cur_cfg->max_client_conn + 2 * cur_cfg->pool_size * cur_cfg->n_nodes + 64);
+	/* after daemonize(): its thread would not survive the fork */
+	if (resolver_start(cur_cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 
 	loop = uv_default_loop();
 	uv_async_init(loop, &worker_exit, on_worker_exit);
@@ -270,6 +277,7 @@ int main(int argc, char **argv)
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	workers_join();
+	resolver_stop();
 	pool_shared_destroy_all();
 	uv_loop_close(loop);
 	listen_cleanup(cur_cfg);

@@ -117,6 +117,7 @@ struct rsess {
 	bool u_ready;          /* complete, waiting for servers */
 	bool no_2pc;           /* the open transaction touched what PREPARE refuses (temp, LISTEN...) */
 	bool send_err;         /* at the end of RS_ABORT, give the client rs->err */
+	bool abort_in_block;   /* RS_ABORT leaves the client's transaction failed ('E') */
 	bool compare;          /* compare the nodes' outcomes at the end of the step */
 	bool in_process;       /* rsess_process() is on the stack */
 	struct buf u_sql;      /* text of the Query or of the unit's last Parse (logs, BEGIN replay) */

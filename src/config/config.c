@@ -28,6 +28,7 @@
 #include <openssl/ssl.h> /* TLS1_2_VERSION etc.: macros only, no library calls */
 
 #include "pgchorus/config.h"
+#include "pgchorus/twopc.h" /* twopc_instance_valid */
 
 #define MAX_WORKERS 64
 #define MAX_SECONDS 31536000.0         /* one year: any longer is a typo */
@@ -202,6 +203,17 @@ static bool read_string(const struct loader *ld, const config_setting_t *s, cons
 	return true;
 }
 
+/* As read_string(), and "" is refused. */
+static bool read_nonempty_string(const struct loader *ld, const config_setting_t *s,
+				 const char *name, char **out)
+{
+	if (!read_string(ld, s, name, out))
+		return false;
+	if (!**out)
+		return fail(ld, s, name, "must not be empty");
+	return true;
+}
+
 struct keyword {
 	const char *word;
 	int value;
@@ -244,6 +256,19 @@ static const struct keyword run_modes[] = {
 static const struct keyword pool_modes[] = {
 	{ "session", POOL_MODE_SESSION },
 	{ "transaction", POOL_MODE_TRANSACTION },
+	{ NULL, 0 },
+};
+
+static const struct keyword load_balances[] = {
+	{ "statement", LB_STATEMENT },
+	{ "session", LB_SESSION },
+	{ "off", LB_OFF },
+	{ NULL, 0 },
+};
+
+static const struct keyword on_mismatches[] = {
+	{ "detach_minority", MISMATCH_DETACH_MINORITY },
+	{ "abort", MISMATCH_ABORT },
 	{ NULL, 0 },
 };
 
@@ -508,6 +533,8 @@ enum setting_id {
 	S_LISTEN_ADDRESSES, S_PORT, S_UNIX_SOCKET_DIR, S_UNIX_SOCKET_MODE, S_WORKERS,
 	S_MODE, S_POOL_MODE, S_POOL_SIZE, S_MAX_CLIENT_CONN, S_SERVER_RESET_QUERY,
 	S_MAX_PREPARED_STATEMENTS, S_IGNORE_STARTUP_PARAMETERS,
+	S_LOAD_BALANCE, S_ON_MISMATCH, S_INSTANCE_NAME, S_RESOLVER_USER, S_RESOLVER_PASSWORD,
+	S_RESOLVER_DATABASE, S_RESOLVER_PERIOD, S_RESOLVER_GRACE,
 	S_AUTH_TIMEOUT, S_CLIENT_IDLE_TIMEOUT, S_IDLE_IN_TRANSACTION_TIMEOUT,
 	S_QUERY_WAIT_TIMEOUT, S_SERVER_CONNECT_TIMEOUT, S_SERVER_IDLE_TIMEOUT,
 	S_SERVER_LIFETIME, S_SHUTDOWN_TIMEOUT,
@@ -534,6 +561,14 @@ static const char *const setting_names[S_COUNT] = {
 	[S_SERVER_RESET_QUERY] = "server_reset_query",
 	[S_MAX_PREPARED_STATEMENTS] = "max_prepared_statements",
 	[S_IGNORE_STARTUP_PARAMETERS] = "ignore_startup_parameters",
+	[S_LOAD_BALANCE] = "load_balance",
+	[S_ON_MISMATCH] = "on_mismatch",
+	[S_INSTANCE_NAME] = "instance_name",
+	[S_RESOLVER_USER] = "resolver_user",
+	[S_RESOLVER_PASSWORD] = "resolver_password",
+	[S_RESOLVER_DATABASE] = "resolver_database",
+	[S_RESOLVER_PERIOD] = "resolver_period",
+	[S_RESOLVER_GRACE] = "resolver_grace",
 	[S_AUTH_TIMEOUT] = "auth_timeout",
 	[S_CLIENT_IDLE_TIMEOUT] = "client_idle_timeout",
 	[S_IDLE_IN_TRANSACTION_TIMEOUT] = "idle_in_transaction_timeout",
@@ -604,6 +639,38 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 		return read_int(ld, s, name, 1, 10000000, &cfg->max_prepared_statements);
 	case S_IGNORE_STARTUP_PARAMETERS:
 		return read_ignore_params(ld, s, name, cfg);
+	case S_LOAD_BALANCE:
+		if (!read_keyword(ld, s, name, load_balances, &v))
+			return false;
+		cfg->load_balance = (enum load_balance)v;
+		return true;
+	case S_ON_MISMATCH:
+		if (!read_keyword(ld, s, name, on_mismatches, &v))
+			return false;
+		cfg->on_mismatch = (enum on_mismatch)v;
+		return true;
+	case S_INSTANCE_NAME:
+		/* "" = derived from the port, in finish() */
+		if (!read_string(ld, s, name, &cfg->instance_name))
+			return false;
+		if (*cfg->instance_name && !twopc_instance_valid(cfg->instance_name))
+			return fail(ld, s, name, "invalid name \"%s\" (1 to %d characters of a-z, 0-9 and _)",
+				    cfg->instance_name, TWOPC_INSTANCE_MAX);
+		return true;
+	case S_RESOLVER_USER:
+		return read_nonempty_string(ld, s, name, &cfg->resolver_user);
+	case S_RESOLVER_PASSWORD:
+		return read_string(ld, s, name, &cfg->resolver_password);
+	case S_RESOLVER_DATABASE:
+		return read_nonempty_string(ld, s, name, &cfg->resolver_database);
+	case S_RESOLVER_PERIOD:
+		if (!read_seconds(ld, s, name, &cfg->resolver_period))
+			return false;
+		if (cfg->resolver_period == 0)
+			return fail(ld, s, name, "must be greater than 0");
+		return true;
+	case S_RESOLVER_GRACE:
+		return read_seconds(ld, s, name, &cfg->resolver_grace);
 	case S_AUTH_TIMEOUT:
 		return read_seconds(ld, s, name, &cfg->auth_timeout);
 	case S_CLIENT_IDLE_TIMEOUT:
@@ -704,6 +771,10 @@ static void config_free(struct config *cfg)
 	free(cfg->unix_socket_dir);
 	free(cfg->server_reset_query);
 	free_string_array(cfg->ignore_startup_parameters);
+	free(cfg->instance_name);
+	free(cfg->resolver_user);
+	free(cfg->resolver_password);
+	free(cfg->resolver_database);
 	free(cfg->users_file);
 	free(cfg->hba_file);
 	free(cfg->auth_query);
@@ -750,6 +821,14 @@ static struct config *config_defaults(const char *path)
 		cfg->ignore_startup_parameters[0] = strdup("extra_float_digits");
 		cfg->n_ignore_startup_parameters = 1;
 	}
+	cfg->load_balance = LB_STATEMENT;
+	cfg->on_mismatch = MISMATCH_DETACH_MINORITY;
+	cfg->instance_name = strdup("");
+	cfg->resolver_user = strdup("postgres");
+	cfg->resolver_password = strdup("");
+	cfg->resolver_database = strdup("postgres");
+	cfg->resolver_period = 10;
+	cfg->resolver_grace = 30;
 	cfg->auth_timeout = 60;
 	cfg->client_idle_timeout = 0;
 	cfg->idle_in_transaction_timeout = 0;
@@ -782,7 +861,8 @@ static struct config *config_defaults(const char *path)
 
 	if (!cfg->path || !cfg->listen_addresses || !cfg->unix_socket_dir ||
 	    !cfg->server_reset_query || !cfg->ignore_startup_parameters ||
-	    !cfg->ignore_startup_parameters[0] || !cfg->users_file || !cfg->hba_file ||
+	    !cfg->ignore_startup_parameters[0] || !cfg->instance_name || !cfg->resolver_user ||
+	    !cfg->resolver_password || !cfg->resolver_database || !cfg->users_file || !cfg->hba_file ||
 	    !cfg->auth_query || !cfg->auth_user || !cfg->tls_cert_file || !cfg->tls_key_file ||
 	    !cfg->tls_ca_file || !cfg->tls_ciphers || !cfg->server_tls_ca_file ||
 	    !cfg->server_tls_cert_file || !cfg->server_tls_key_file || !cfg->control_socket ||
@@ -966,6 +1046,17 @@ static bool finish(const struct loader *ld, config_t *lc, struct config *cfg)
 
 	if (cfg->n_nodes == 0)
 		return fail(ld, NULL, "nodes", "at least one node is required: nodes = ( { host = \"...\"; port = 5432; } );");
+
+	/* so that a snapshot's instance_name is never "" */
+	if (!*cfg->instance_name) {
+		char derived[16];
+
+		snprintf(derived, sizeof(derived), "p%d", cfg->port);
+		free(cfg->instance_name);
+		cfg->instance_name = strdup(derived);
+		if (!cfg->instance_name)
+			return fail(ld, config_lookup(lc, "instance_name"), "instance_name", "out of memory");
+	}
 
 	if (!*cfg->listen_addresses && !*cfg->unix_socket_dir) {
 		s = config_lookup(lc, "listen_addresses");
@@ -1176,6 +1267,8 @@ bool config_reload_compatible(const struct config *old, const struct config *new
 			 config_run_mode_name(old->mode), config_run_mode_name(new_cfg->mode));
 		return false;
 	}
+	if (differ_str("instance_name", old->instance_name, new_cfg->instance_name, err, errlen))
+		return false;
 	if (old->n_nodes != new_cfg->n_nodes) {
 		snprintf(err, errlen, "nodes: cannot add or remove nodes on reload (%d -> %d); restart needed",
 			 old->n_nodes, new_cfg->n_nodes);
@@ -1226,6 +1319,16 @@ const char *config_run_mode_name(enum run_mode m)
 const char *config_log_level_name(enum log_level l)
 {
 	return keyword_name(log_levels, (int)l);
+}
+
+const char *config_load_balance_name(enum load_balance m)
+{
+	return keyword_name(load_balances, (int)m);
+}
+
+const char *config_on_mismatch_name(enum on_mismatch m)
+{
+	return keyword_name(on_mismatches, (int)m);
 }
 
 const char *config_client_tls_name(enum client_tls_mode m)

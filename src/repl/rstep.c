@@ -247,6 +247,9 @@ bool rs_compare(struct rsess *rs, uint64_t mask, int primary)
  */
 bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary)
 {
+	/* In a block, the client's transaction stays failed until it ends it, as
+	 * after any error; a commit or a single statement just fails. */
+	rs->abort_in_block = rs->txn != 'I' && !rs->wrap && !rs->client_commit;
 	if (rs->c->w->cfg->on_mismatch == MISMATCH_ABORT) {
 		if (!rs_set_error(rs, SQLSTATE_DATA_CORRUPTED,
 				  "nodes disagree on the result of the statement; the transaction was rolled back on every node"))
@@ -396,15 +399,28 @@ static void rs_commit_prepared(struct rsess *rs)
 void rs_abort(struct rsess *rs)
 {
 	char sql[TWOPC_GID_BUF + 40];
-	const char *pre[] = { NULL, NULL };
+	const char *pre[] = { NULL, NULL, NULL, NULL };
+	int keep = rs->abort_in_block ? node_primary() : -1;
 
 	snprintf(sql, sizeof(sql), "ROLLBACK PREPARED '%s'", rs->gid);
 	rs_begin_step(rs, RS_ABORT, -1);
 	for (int i = 0; i < rs->n_nodes; i++) {
 		struct rs_slot *sl = &rs->slot[i];
 
+		pre[1] = pre[2] = NULL;
 		if (!sl->srv)
 			continue;
+		if (i == keep) {
+			/* An empty failed transaction: the node answers what follows
+			 * (25P02, COMMIT -> ROLLBACK) in whatever protocol. */
+			pre[0] = "ROLLBACK";
+			pre[1] = "BEGIN";
+			pre[2] = "SELECT 1/0";
+			rs->err_node = i;
+			if (!rs_send(rs, i, pre, NULL, false) || rs->c->state == CL_CLOSING)
+				return;
+			continue;
+		}
 		if (sl->prepared)
 			pre[0] = sql;
 		else if (sl->in_txn || sl->z == 'T' || sl->z == 'E')
@@ -520,6 +536,7 @@ void rsess_step_done(struct rsess *rs)
 		}
 		if (rs->slot[leader].failed) {
 			/* Not run elsewhere: the client has the primary's error. */
+			memset(&rs->slot[leader].cur, 0, sizeof(rs->slot[leader].cur));
 			if (rs->wrap) {
 				rs->send_err = false;
 				rs_abort(rs);
@@ -592,7 +609,8 @@ void rsess_step_done(struct rsess *rs)
 			return;
 		}
 		rs->send_err = false;
-		rs->txn = 'I';
+		rs->txn = rs->abort_in_block && rs->err_node >= 0 && rs->slot[rs->err_node].srv ? 'E' : 'I';
+		rs->abort_in_block = false;
 		rs_finish(rs);
 		return;
 	default:

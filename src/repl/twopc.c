@@ -176,11 +176,16 @@ const char *twopc_decisions_ddl(void)
 	/*
 	 * decided_at defaults to clock_timestamp(), not now(): the garbage
 	 * collection needs the time of the PREPARE, not of the transaction's start.
+	 * The data path inserts the decision row as the client's own user, so
+	 * every user may insert (only insert: reading and deleting rows stay
+	 * with the owner, the resolver's user).
 	 */
 	return "CREATE SCHEMA IF NOT EXISTS pgchorus; "
 	       "CREATE TABLE IF NOT EXISTS pgchorus.decisions ("
 	       "gid text PRIMARY KEY, "
-	       "decided_at timestamptz NOT NULL DEFAULT clock_timestamp())";
+	       "decided_at timestamptz NOT NULL DEFAULT clock_timestamp()); "
+	       "GRANT USAGE ON SCHEMA pgchorus TO PUBLIC; "
+	       "GRANT INSERT ON pgchorus.decisions TO PUBLIC";
 }
 
 /* A gid as the resolver and the data path accept it: 1 to 199 bytes of printable ASCII. */

@@ -189,6 +189,14 @@ TEST(test_config_full)
 		"server_reset_query = \"\";\n"
 		"max_prepared_statements = 50;\n"
 		"ignore_startup_parameters = [ \"extra_float_digits\", \"search_path\" ];\n"
+		"load_balance = \"off\";\n"
+		"on_mismatch = \"abort\";\n"
+		"instance_name = \"full\";\n"
+		"resolver_user = \"ru\";\n"
+		"resolver_password = \"rp\";\n"
+		"resolver_database = \"rd\";\n"
+		"resolver_period = 2;\n"
+		"resolver_grace = 3;\n"
 		"query_wait_timeout = 0.5;\n"
 		"server_connect_timeout = 3;\n"
 		"server_idle_timeout = 0;\n"
@@ -226,6 +234,14 @@ TEST(test_config_full)
 	CHECK_STREQ(cfg->server_reset_query, "");
 	CHECK(cfg->max_prepared_statements == 50);
 	CHECK(cfg->n_ignore_startup_parameters == 2);
+	CHECK(cfg->load_balance == LB_OFF);
+	CHECK(cfg->on_mismatch == MISMATCH_ABORT);
+	CHECK_STREQ(cfg->instance_name, "full");
+	CHECK_STREQ(cfg->resolver_user, "ru");
+	CHECK_STREQ(cfg->resolver_password, "rp");
+	CHECK_STREQ(cfg->resolver_database, "rd");
+	CHECK(cfg->resolver_period == 2);
+	CHECK(cfg->resolver_grace == 3);
 	CHECK(cfg->query_wait_timeout == 0.5);
 	CHECK(cfg->server_connect_timeout == 3);
 	CHECK(cfg->server_idle_timeout == 0);
@@ -991,6 +1007,89 @@ TEST(test_config_client_timeouts)
 	CHECK(expect_error("idle_in_transaction_timeout = 0.0001;\n" NODE1, 1,
 			   "idle_in_transaction_timeout", "at least"));
 	CHECK(expect_error("auth_timeout = 1e9;\n" NODE1, 1, "auth_timeout", "maximum"));
+}
+
+/* ------------------------------------------------------------------------ */
+/* replication settings                                                      */
+/* ------------------------------------------------------------------------ */
+
+TEST(test_config_replication)
+{
+	char err[256];
+	struct config *cfg;
+
+	/* defaults; instance_name is derived from the port */
+	cfg = load_ok("port = 7001;\n" NODE1);
+	REQUIRE(cfg);
+	CHECK(cfg->load_balance == LB_STATEMENT);
+	CHECK(cfg->on_mismatch == MISMATCH_DETACH_MINORITY);
+	CHECK_STREQ(cfg->instance_name, "p7001");
+	CHECK_STREQ(cfg->resolver_user, "postgres");
+	CHECK_STREQ(cfg->resolver_password, "");
+	CHECK_STREQ(cfg->resolver_database, "postgres");
+	CHECK(cfg->resolver_period == 10);
+	CHECK(cfg->resolver_grace == 30);
+	CHECK_STREQ(config_load_balance_name(cfg->load_balance), "statement");
+	CHECK_STREQ(config_on_mismatch_name(cfg->on_mismatch), "detach_minority");
+	config_unref(cfg);
+
+	/* "" written in the file is derived too (from the default port) */
+	cfg = load_ok("instance_name = \"\";\n" NODE1);
+	REQUIRE(cfg);
+	CHECK_STREQ(cfg->instance_name, "p6432");
+	config_unref(cfg);
+
+	cfg = load_ok("load_balance = \"Session\";\non_mismatch = \"abort\";\n"
+		      "instance_name = \"eu_west_1\";\nresolver_user = \"chorus\";\n"
+		      "resolver_password = \"s e'c\\\\ret\";\nresolver_database = \"admin db\";\n"
+		      "resolver_period = 0.5;\nresolver_grace = 0;\n" NODE1);
+	REQUIRE(cfg);
+	CHECK(cfg->load_balance == LB_SESSION);
+	CHECK(cfg->on_mismatch == MISMATCH_ABORT);
+	CHECK_STREQ(cfg->instance_name, "eu_west_1");
+	CHECK_STREQ(cfg->resolver_user, "chorus");
+	CHECK_STREQ(cfg->resolver_password, "s e'c\\ret");
+	CHECK_STREQ(cfg->resolver_database, "admin db");
+	CHECK(cfg->resolver_period == 0.5);
+	CHECK(cfg->resolver_grace == 0);
+	CHECK_STREQ(config_load_balance_name(cfg->load_balance), "session");
+	CHECK_STREQ(config_on_mismatch_name(cfg->on_mismatch), "abort");
+	config_unref(cfg);
+
+	cfg = load_ok("load_balance = \"off\";\ninstance_name = \"abcdefghij0123456789\";\n" NODE1);
+	REQUIRE(cfg);
+	CHECK(cfg->load_balance == LB_OFF);
+	CHECK_STREQ(config_load_balance_name(cfg->load_balance), "off");
+	CHECK_STREQ(cfg->instance_name, "abcdefghij0123456789");
+	config_unref(cfg);
+
+	CHECK(expect_error("load_balance = \"random\";\n" NODE1, 1, "load_balance",
+			   "\"statement\", \"session\" or \"off\""));
+	CHECK(expect_error("\non_mismatch = \"majority\";\n" NODE1, 2, "on_mismatch",
+			   "\"detach_minority\" or \"abort\""));
+	CHECK(expect_error("on_mismatch = 1;\n" NODE1, 1, "on_mismatch", "expected a string"));
+	CHECK(expect_error("instance_name = \"Paris\";\n" NODE1, 1, "instance_name", "a-z, 0-9 and _"));
+	CHECK(expect_error("instance_name = \"a-b\";\n" NODE1, 1, "instance_name", "invalid name"));
+	CHECK(expect_error("instance_name = \"abcdefghij0123456789x\";\n" NODE1, 1, "instance_name",
+			   "1 to 20"));
+	CHECK(expect_error("instance_name = 7;\n" NODE1, 1, "instance_name", "expected a string"));
+	CHECK(expect_error("resolver_user = \"\";\n" NODE1, 1, "resolver_user", "empty"));
+	CHECK(expect_error("resolver_database = \"\";\n" NODE1, 1, "resolver_database", "empty"));
+	CHECK(expect_error("resolver_password = 5;\n" NODE1, 1, "resolver_password", "expected a string"));
+	CHECK(expect_error("resolver_period = 0;\n" NODE1, 1, "resolver_period", "greater than 0"));
+	CHECK(expect_error("resolver_period = -1;\n" NODE1, 1, "resolver_period", "negative"));
+	CHECK(expect_error("resolver_grace = -0.5;\n" NODE1, 1, "resolver_grace", "negative"));
+	CHECK(expect_error("resolver_grace = \"30s\";\n" NODE1, 1, "resolver_grace", "expected a number"));
+
+	/* instance_name needs a restart, even from derived to the same value written out */
+	CHECK(reloads("port = 7001;\n" TWO_NODES, "port = 7001;\ninstance_name = \"p7001\";\n" TWO_NODES,
+		      err, sizeof(err)) == 1);
+	CHECK(reloads(TWO_NODES, "instance_name = \"other\";\n" TWO_NODES, err, sizeof(err)) == 0);
+	CHECK(strncmp(err, "instance_name: ", 15) == 0);
+	/* the others may change */
+	CHECK(reloads(TWO_NODES, "load_balance = \"off\";\non_mismatch = \"abort\";\n"
+		      "resolver_user = \"u\";\nresolver_password = \"p\";\nresolver_database = \"d\";\n"
+		      "resolver_period = 1;\nresolver_grace = 2;\n" TWO_NODES, err, sizeof(err)) == 1);
 }
 
 /* ------------------------------------------------------------------------ */
