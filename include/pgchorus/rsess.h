@@ -96,6 +96,7 @@ struct rsess {
 	bool wrote;            /* the open transaction wrote: commit with 2PC */
 	bool wrap;             /* a single write outside a block: pgchorus added BEGIN */
 	bool client_commit;    /* the unit is the client's COMMIT (2PC path) */
+	bool commit_local;     /* ... answered by pgchorus once COMMIT PREPARED is done */
 	bool unit_sync;        /* the unit ends with Sync or is a Query: it gets a ReadyForQuery */
 	bool copy_in;          /* COPY FROM STDIN: client data goes to every node of the step */
 	bool copy_need_sync;   /* ... and after CopyDone a Sync belongs to the step (extended) */

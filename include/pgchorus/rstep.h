@@ -24,6 +24,8 @@ bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary);
 void rs_detach_node(int node, const char *why);
 void rs_commit_2pc(struct rsess *rs, bool client_commit);
 void rs_abort(struct rsess *rs);
+/* rsess.c: answer the unit (one transaction control statement) with TAG, as a node would. */
+bool rs_answer_locally(struct rsess *rs, const char *tag, bool dry);
 /* rsess.c: the unit is answered; ReadyForQuery, then the next unit. */
 void rs_finish(struct rsess *rs);
 

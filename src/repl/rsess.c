@@ -477,24 +477,19 @@ static void rs_route_failed(struct rsess *rs, uint32_t fl, bool single)
 }
 
 /*
- * A lone BEGIN outside a transaction is answered here: the nodes get it
- * (rs->begin_sql) in front of the first statement each of them runs in
- * the transaction.  Only for units whose answers are known exactly: a
- * Query, or an unnamed Parse, Bind, Describe of the portal, Execute, Sync.
+ * Answer the unit (one transaction control statement) here, as a node
+ * would, with command tag TAG.  Only for units whose answers are known
+ * exactly: a Query, or an unnamed Parse, Bind, Describe of the portal,
+ * Execute, Sync.  false (nothing written) otherwise; DRY: only tell.
  */
-static bool rs_local_begin(struct rsess *rs)
+bool rs_answer_locally(struct rsess *rs, const char *tag, bool dry)
 {
 	struct client *c = rs->c;
 	const uint8_t *p = rs->unit.msgs.data, *end = p + rs->unit.msgs.len;
-	const char *sql = rs->u_sql.len ? (const char *)rs->u_sql.data : NULL;
-	const char *tag;
 	size_t mark = c->scratch.len;
 
-	if (!sql || !rs->unit_sync || rs->cls.flags != STMT_F_TXN_BEGIN)
+	if (!rs->unit_sync || rs->u_exec != 1)
 		return false;
-	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
-		sql++;
-	tag = strncasecmp(sql, "start", 5) == 0 ? "START TRANSACTION" : "BEGIN";
 	for (; p < end; p += 1 + codec_get32(p + 1)) {
 		bool ok;
 
@@ -523,6 +518,27 @@ static bool rs_local_begin(struct rsess *rs)
 			return false;
 		}
 	}
+	if (dry)
+		c->scratch.len = mark;
+	return true;
+}
+
+/*
+ * A lone BEGIN outside a transaction is answered here: the nodes get it
+ * (rs->begin_sql) in front of the first statement each of them runs in
+ * the transaction.
+ */
+static bool rs_local_begin(struct rsess *rs)
+{
+	struct client *c = rs->c;
+	const char *sql = rs->u_sql.len ? (const char *)rs->u_sql.data : NULL;
+
+	if (!sql || rs->cls.flags != STMT_F_TXN_BEGIN)
+		return false;
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
+		sql++;
+	if (!rs_answer_locally(rs, strncasecmp(sql, "start", 5) == 0 ? "START TRANSACTION" : "BEGIN", false))
+		return false;
 	buf_reset(&rs->begin_sql);
 	if (!buf_append(&rs->begin_sql, rs->u_sql.data, rs->u_sql.len)) {
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");

@@ -373,9 +373,10 @@ static void rs_commit_prepared(struct rsess *rs)
 
 	snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", rs->gid);
 	rs_begin_step(rs, RS_COMMIT, -1);
+	rs->commit_local = rs->client_commit && rs_answer_locally(rs, "COMMIT", true);
 	for (int i = 0; i < rs->n_nodes; i++) {
 		struct rs_slot *sl = &rs->slot[i];
-		bool lead = rs->client_commit && i == primary;
+		bool lead = rs->client_commit && !rs->commit_local && i == primary;
 
 		if (!sl->srv || !sl->prepared)
 			continue;
@@ -589,14 +590,28 @@ void rsess_step_done(struct rsess *rs)
 		return;
 	}
 	case RS_COMMIT: {
-		int failed = 0;
+		int failed = 0, done = 0;
 
-		for (int i = 0; i < rs->n_nodes; i++)
+		for (int i = 0; i < rs->n_nodes; i++) {
 			if (rs->slot[i].failed)
 				failed++;
+			else if (rs->step_mask & (1ULL << i))
+				done++;
+		}
 		if (failed)
 			log_warning("C-%p: COMMIT PREPARED '%s' failed on %d node(s); the resolver completes it",
 				    (void *)rs->c, rs->gid, failed);
+		if (rs->commit_local) {
+			/* Committed once a node committed: the decision is durable. */
+			bool ok = done ? rs_answer_locally(rs, "COMMIT", false)
+				       : buf_append(&rs->c->scratch, rs->err.data, rs->err.len);
+
+			rs->commit_local = false;
+			if (!ok) {
+				client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+				return;
+			}
+		}
 		rs_gid_done(rs, failed > 0);
 		rs->txn = 'I';
 		rs_finish(rs);
