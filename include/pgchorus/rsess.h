@@ -124,6 +124,18 @@ struct rsess {
 	struct buf u_sql;      /* text of the Query or of the unit's last Parse (logs, BEGIN replay) */
 	uint64_t copy_mask;    /* nodes a COPY FROM STDIN goes to */
 	char gid[TWOPC_GID_BUF];
+	/* transaction time (rnow.c) */
+	char txn_time[40];     /* "" until a statement of the transaction needs it */
+	struct buf rw;         /* a client message rewritten to use it */
+	int rw_now_param;      /* the Parse just rewritten reads it from parameter $n */
+	int unnamed_now_param; /* ... for the unnamed statement */
+};
+
+/* A named statement or portal (rsess.c maps). */
+struct rs_named {
+	struct stmt_info info; /* first: the map's values are read as struct stmt_info */
+	int now_param;         /* Bind appends the transaction time as this parameter (0: no) */
+	char sql[];            /* text, kept for transaction control (BEGIN replay) */
 };
 
 /* Replication mode: set up C's session at login (before its first query). */
@@ -148,6 +160,12 @@ bool rsess_may_read(const struct client *c);
 bool rsess_idle(const struct client *c);
 /* Cancel request: forward it to every node working for C. */
 void rsess_cancel(struct client *c);
+
+/* rnow.c: the transaction's timestamp (chosen at its first use), as text. */
+const char *rs_txn_time(struct rsess *rs);
+/* rnow.c: MSG (Query, Parse or Bind) rewritten for the transaction time
+ * into OUT (left empty when unchanged).  false: out of memory. */
+bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out);
 
 /* rsrv.c: answers of a server of a replicated session. */
 void rsrv_process(struct server *s);

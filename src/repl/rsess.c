@@ -80,6 +80,7 @@ bool rsess_create(struct client *c)
 	buf_init(&rs->begin_sql);
 	buf_init(&rs->err);
 	buf_init(&rs->u_sql);
+	buf_init(&rs->rw);
 	strmap_init(&rs->stmts);
 	strmap_init(&rs->portals);
 	rs_unit_reset(rs);
@@ -132,6 +133,7 @@ void rsess_free(struct client *c)
 	buf_free(&rs->begin_sql);
 	buf_free(&rs->err);
 	buf_free(&rs->u_sql);
+	buf_free(&rs->rw);
 	strmap_foreach(&rs->stmts, rs_free_value, NULL);
 	strmap_destroy(&rs->stmts);
 	strmap_foreach(&rs->portals, rs_free_value, NULL);
@@ -295,6 +297,7 @@ static void rs_txn_reset(struct rsess *rs)
 {
 	rs->wrote = false;
 	rs->no_2pc = false;
+	rs->txn_time[0] = '\0';
 	rs->err_node = -1;
 	if (rs->c->w->cfg->load_balance != LB_SESSION)
 		rs->read_node = -1;
@@ -547,6 +550,7 @@ static bool rs_local_begin(struct rsess *rs)
 	rs->read_node = rs_read_target(rs);
 	rs->txn = 'T';
 	rs_finish(rs);
+	rs_txn_time(rs); /* now() is the time of BEGIN */
 	return true;
 }
 
@@ -703,14 +707,8 @@ static bool rs_set_sql(struct rsess *rs, const char *sql)
 	return buf_append(&rs->u_sql, sql, strlen(sql) + 1);
 }
 
-/* A named statement or portal: its class, and its text when it is
- * transaction control (a BEGIN is replayed on nodes that join later). */
-struct rs_named {
-	struct stmt_info info; /* first: the map's values are read as struct stmt_info */
-	char sql[];
-};
-
-static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_info *si, const char *sql)
+static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_info *si, const char *sql,
+			int now_param)
 {
 	size_t n = si->cls == STMT_TXN && sql ? strlen(sql) : 0;
 	struct rs_named *v = malloc(sizeof(*v) + n + 1);
@@ -719,6 +717,7 @@ static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_in
 	if (!v)
 		return false;
 	v->info = *si;
+	v->now_param = now_param;
 	memcpy(v->sql, n ? sql : "", n + 1);
 	if (!strmap_put(m, name, v, &old)) {
 		free(v);
@@ -762,10 +761,11 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 			return !(*oom = true);
 		if (!*name) {
 			rs->unnamed_stmt = *si;
+			rs->unnamed_now_param = rs->rw_now_param;
 			return true;
 		}
 		rs->u_state = true;
-		if (!rs_put_info(&rs->stmts, name, si, sql) || !rs_unit_add(&rs->state, msg, len))
+		if (!rs_put_info(&rs->stmts, name, si, sql, rs->rw_now_param) || !rs_unit_add(&rs->state, msg, len))
 			return !(*oom = true);
 		return true;
 	}
@@ -784,7 +784,7 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 			return !(*oom = true);
 		if (!*portal)
 			rs->unnamed_portal = *si;
-		else if (!rs_put_info(&rs->portals, portal, si, NULL))
+		else if (!rs_put_info(&rs->portals, portal, si, NULL, 0))
 			return !(*oom = true);
 		return true;
 	}
@@ -882,7 +882,7 @@ void rsess_process(struct client *c)
 		const uint8_t *p;
 		uint8_t type;
 		enum codec_frame f;
-		bool oom = false;
+		bool oom = false, consumed = false;
 
 		if (rs->u_ready && rs->step == RS_NONE) {
 			rs_run_unit(rs);
@@ -930,6 +930,18 @@ void rsess_process(struct client *c)
 			iobuf_consume(&c->in, &w->bp, len); /* outside COPY: ignored, as the server does */
 			continue;
 		}
+		buf_reset(&rs->rw);
+		if (!rs_rewrite_msg(rs, type, p, len, &rs->rw)) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			break;
+		}
+		if (rs->rw.len) {
+			/* From here on the unit carries the rewritten message. */
+			iobuf_consume(&c->in, &w->bp, len);
+			p = rs->rw.data;
+			len = (uint32_t)rs->rw.len;
+			consumed = true;
+		}
 		if (!rs_note(rs, type, p, len, &oom) || !rs_unit_add(&rs->unit, p, len) ||
 		    rs->unit.msgs.len > RS_MAX_UNIT) {
 			if (oom || rs->unit.msgs.len <= RS_MAX_UNIT)
@@ -940,7 +952,8 @@ void rsess_process(struct client *c)
 					     RS_MAX_UNIT);
 			break;
 		}
-		iobuf_consume(&c->in, &w->bp, len);
+		if (!consumed)
+			iobuf_consume(&c->in, &w->bp, len);
 		if (type == 'Q' || type == 'S' || type == 'H' || type == 'F') {
 			rs->unit_sync = type != 'H';
 			if (rs->u_state && (type == 'S' || type == 'H')) {
