@@ -106,6 +106,9 @@ log=$DEMO_DIR/pgchorus.log
 	echo "port = $port;"
 	echo "unix_socket_dir = \"$DEMO_DIR\";"
 	echo "workers = 0;"
+	echo "mode = \"replication\";"
+	echo "load_balance = \"statement\";"
+	echo "on_mismatch = \"detach_minority\";"
 	echo "pool_mode = \"transaction\";"
 	echo "pool_size = 20;"
 	echo "max_client_conn = 10000;"
@@ -155,13 +158,16 @@ served_by=$("$PGBIN/psql" -X -qAt -h 127.0.0.1 -p "$port" -U postgres -d postgre
 
 cat <<EOF
 
-pgchorus is running (pid $pid) in front of $NODE_COUNT PostgreSQL nodes (ports $PORTS).
+pgchorus is running (pid $pid) in replication mode in front of $NODE_COUNT PostgreSQL
+nodes (ports $PORTS): writes go to every node with two-phase commit, reads to one.
 A test query through it was answered by the node on port $served_by.
 
   Connect:       psql -h 127.0.0.1 -p $port -U postgres postgres
                  (or over the unix socket: psql -h $DEMO_DIR -p $port -U postgres postgres)
-  Benchmark:     $PGBIN/pgbench -i -h 127.0.0.1 -p $NODE0_PORT -U postgres postgres
+  Benchmark:     $PGBIN/pgbench -i -h 127.0.0.1 -p $port -U postgres postgres
                  $PGBIN/pgbench -h 127.0.0.1 -p $port -U postgres -M prepared -c 16 -T 10 postgres
+  Compare nodes: for p in $PORTS; do $PGBIN/psql -X -At -h 127.0.0.1 -p \$p -U postgres \\
+                   -c 'select sum(abalance) from pgbench_accounts' postgres; done
   A node:        $CLUSTER_SH psql $DEMO_DIR/cluster 0
   Configuration: $conf
   Logs:          $log
