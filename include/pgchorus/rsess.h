@@ -156,6 +156,8 @@ void rsess_server_gone(struct client *c, struct server *s);
 void rsess_client_drained(struct client *c);
 /* May the client's input be read now? */
 bool rsess_may_read(const struct client *c);
+/* No step runs (the client's turn to send). */
+bool rsess_between_units(const struct client *c);
 /* No step runs and no transaction is open. */
 bool rsess_idle(const struct client *c);
 /* Cancel request: forward it to every node working for C. */

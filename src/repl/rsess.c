@@ -212,6 +212,11 @@ bool rsess_may_read(const struct client *c)
 	return true;
 }
 
+bool rsess_between_units(const struct client *c)
+{
+	return c->rs->step == RS_NONE;
+}
+
 bool rsess_idle(const struct client *c)
 {
 	return c->rs->step == RS_NONE && c->rs->txn == 'I';
