@@ -57,6 +57,22 @@ enum rt_verdict {
 	RT_DROP,             /* swallow it */
 };
 
+/* The entry a client message of TYPE needs; 0 = the server does not answer it. */
+static inline uint8_t rt_entry_for(uint8_t type)
+{
+	switch (type) {
+	case 'Q': return RT_QUERY;
+	case 'P': return RT_PARSE;
+	case 'B': return RT_BIND;
+	case 'D': return RT_DESCRIBE;
+	case 'E': return RT_EXECUTE;
+	case 'C': return RT_CLOSE;
+	case 'S': return RT_SYNC;
+	case 'F': return RT_FUNCTION;
+	default: return 0;
+	}
+}
+
 void rt_init(struct restrack *rt);
 void rt_free(struct restrack *rt);
 void rt_reset(struct restrack *rt);

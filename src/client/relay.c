@@ -30,22 +30,6 @@ bool relay_emit_synth(struct client *c, struct server *s)
 	return client_flush_scratch(c);
 }
 
-/* The tracker entry for a client message type; 0 = no answer expected. */
-static uint8_t relay_entry(uint8_t type)
-{
-	switch (type) {
-	case 'Q': return RT_QUERY;
-	case 'P': return RT_PARSE;
-	case 'B': return RT_BIND;
-	case 'D': return RT_DESCRIBE;
-	case 'E': return RT_EXECUTE;
-	case 'C': return RT_CLOSE;
-	case 'S': return RT_SYNC;
-	case 'F': return RT_FUNCTION;
-	default: return 0;
-	}
-}
-
 /* PostgreSQL's limit for messages other than the ones that carry data. */
 #define RELAY_SMALL_MESSAGE_LIMIT 10000
 
@@ -179,7 +163,7 @@ void client_process(struct client *c)
 				break;
 			continue;
 		}
-		entry = relay_entry(type);
+		entry = rt_entry_for(type);
 		if (c->track_statements && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
 			if (avail < len) {
 				r = relay_wait_whole(c, &ov, len);

@@ -676,24 +676,9 @@ static void rs_run_unit(struct rsess *rs)
 
 /* ---- reading the client's messages ---- */
 
-static uint8_t rs_entry(uint8_t type)
-{
-	switch (type) {
-	case 'Q': return RT_QUERY;
-	case 'P': return RT_PARSE;
-	case 'B': return RT_BIND;
-	case 'D': return RT_DESCRIBE;
-	case 'E': return RT_EXECUTE;
-	case 'C': return RT_CLOSE;
-	case 'S': return RT_SYNC;
-	case 'F': return RT_FUNCTION;
-	default: return 0;
-	}
-}
-
 static bool rs_unit_add(struct rs_unit *u, const uint8_t *msg, uint32_t len)
 {
-	uint8_t e = rs_entry(msg[0]);
+	uint8_t e = rt_entry_for(msg[0]);
 
 	return buf_append(&u->msgs, msg, len) && (!e || buf_append(&u->entries, &e, 1));
 }
