@@ -33,6 +33,7 @@ enum rt_kind {
 	RT_FUNCTION,
 	RT_SYNTH_PARSE,   /* emit ParseComplete to the client when it reaches the head */
 	RT_SYNTH_CLOSE,   /* emit CloseComplete */
+	RT_COPY_MARK,     /* the client ended a COPY FROM STDIN whose CopyInResponse is still to come */
 };
 
 #define RT_SWALLOW 0x80   /* flag: the responses belong to pgchorus, not the client */
@@ -88,8 +89,13 @@ static inline bool rt_idle(const struct restrack *rt) { return rt->count == 0; }
  */
 enum rt_verdict rt_response(struct restrack *rt, uint8_t type, uint8_t *entry);
 
-/* The client sent CopyDone or CopyFail: Sync counts again. */
-static inline void rt_copy_in_end(struct restrack *rt) { rt->copy_in = false; }
+/*
+ * The client sent CopyDone or CopyFail: Sync counts again.  In replication
+ * mode a node may not have answered the COPY yet (the client went on after
+ * another node's CopyInResponse): a mark in the queue then tells where its
+ * COPY will end.  false on OOM.
+ */
+bool rt_copy_in_end(struct restrack *rt) __attribute__((warn_unused_result));
 
 /*
  * If the head entry is a synthesized one, pop it and return its kind

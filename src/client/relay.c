@@ -179,8 +179,10 @@ void client_process(struct client *c)
 		if (type == 'Q' && c->track_statements &&
 		    prep_query_drops_statements(outv_cur(&ov) + 5, (avail < len ? avail : len) - 5))
 			prep_server_forget(s);
-		if ((type == 'c' || type == 'f'))
-			rt_copy_in_end(&s->rt);
+		if ((type == 'c' || type == 'f') && !rt_copy_in_end(&s->rt)) {
+			r = UV_ENOMEM;
+			break;
+		}
 		if (entry && !rt_push(&s->rt, entry)) {
 			r = UV_ENOMEM;
 			break;

@@ -838,8 +838,10 @@ static bool rs_copy_message(struct rsess *rs, const uint8_t *msg, uint32_t len)
 	if (type == 'c' || type == 'f') {
 		rs->copy_done = true;
 		for (int i = 0; i < rs->n_nodes; i++)
-			if (rs->slot[i].srv && (rs->copy_mask & (1ULL << i)))
-				rt_copy_in_end(&rs->slot[i].srv->rt);
+			if (rs->slot[i].srv && (rs->copy_mask & (1ULL << i)) && !rt_copy_in_end(&rs->slot[i].srv->rt)) {
+				client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+				return false;
+			}
 		if (!rs->copy_need_sync)
 			rs->copy_in = false;
 	} else if (type == 'S' || type == 'H') {

@@ -98,19 +98,49 @@ static void rt_skip_to_sync(struct restrack *rt)
 		rt->skipping = true;
 }
 
-/* CopyInResponse: Syncs already sent behind the COPY will be ignored. */
+bool rt_copy_in_end(struct restrack *rt)
+{
+	if (rt->copy_in) {
+		rt->copy_in = false;
+		return true;
+	}
+	if (!rt->count)
+		return true; /* nothing in flight: CopyDone outside COPY, ignored */
+	return rt_push(rt, RT_COPY_MARK);
+}
+
+/* A mark at the head belongs to a COPY that ended without CopyInResponse. */
+static void rt_drop_marks(struct restrack *rt)
+{
+	while (rt->count && RT_KIND(rt_at(rt, 0)) == RT_COPY_MARK)
+		rt_pop(rt);
+}
+
+/*
+ * CopyInResponse: Syncs sent behind the COPY before CopyDone will be
+ * ignored by the server.  If CopyDone was already sent (a mark), the COPY
+ * is over as far as sending goes: the mark goes, copy-in mode never starts.
+ */
 static void rt_start_copy_in(struct restrack *rt)
 {
-	uint32_t keep = 1;
+	uint32_t keep = 1, i;
+	bool marked = false;
 
-	rt->copy_in = true;
-	for (uint32_t i = 1; i < rt->count; i++) {
+	for (i = 1; i < rt->count; i++) {
 		uint8_t e = rt_at(rt, i);
 
+		if (RT_KIND(e) == RT_COPY_MARK) {
+			marked = true;
+			i++;
+			break;
+		}
 		if (RT_KIND(e) != RT_SYNC)
 			rt->ring[(rt->head + keep++) & (rt->cap - 1)] = e;
 	}
+	for (; i < rt->count; i++)
+		rt->ring[(rt->head + keep++) & (rt->cap - 1)] = rt_at(rt, i);
 	rt->count = keep;
+	rt->copy_in = !marked;
 }
 
 enum rt_verdict rt_response(struct restrack *rt, uint8_t type, uint8_t *entry)
@@ -141,8 +171,10 @@ enum rt_verdict rt_response(struct restrack *rt, uint8_t type, uint8_t *entry)
 	}
 	if (type == 'G')
 		rt_start_copy_in(rt);
-	if (rt_completes(kind, type))
+	if (rt_completes(kind, type)) {
 		rt_pop(rt);
+		rt_drop_marks(rt);
+	}
 	return (e & RT_SWALLOW) ? RT_DROP : RT_FORWARD;
 }
 

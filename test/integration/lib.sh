@@ -28,6 +28,7 @@
 #   chorus_wait SECS WHY         wait for pgchorus to exit; checks it exits in time,
 #                                with status 0 and without a sanitizer report
 #   chorus_reload                SIGHUP
+#   chorus_kill9                 SIGKILL pgchorus (a crash) and reap it; no exit check
 #   node_port K | node_dsn K [DB] | chorus_dsn [DB]
 #   node_psql K [ARGS]  / chorus_psql [ARGS]     psql -X, ON_ERROR_STOP=1
 #   node_sql K SQL [DB] / chorus_sql SQL [DB]    one command, unaligned tuples only
@@ -337,6 +338,17 @@ chorus_start() {
 chorus_reload() {
 	[ -n "$CHORUS_PID" ] || bail "chorus_reload: pgchorus is not running"
 	kill -HUP "$CHORUS_PID"
+}
+
+# chorus_kill9: crash pgchorus with SIGKILL and reap it.  Its exit status is
+# not checked (it has none of its own); chorus_start may follow at once.
+chorus_kill9() {
+	[ -n "$CHORUS_PID" ] || return 0
+	kill -KILL "$CHORUS_PID" 2>/dev/null
+	wait "$CHORUS_PID" 2>/dev/null
+	CHORUS_PID=""
+	rm -f "$TEST_TMP/pgchorus.pid"
+	echo "=== $(date '+%F %T') pgchorus killed with SIGKILL by the test" >>"$CHORUS_LOG"
 }
 
 # Report a sanitizer finding written to pgchorus' own output.

@@ -105,10 +105,50 @@ TEST(test_restrack_copy_in_extended)
 	CHECK(rt.count == 1); /* the queued Sync will be ignored */
 	REQUIRE(rt_push(&rt, RT_SYNC)); /* a Sync during copy-in: ignored too */
 	CHECK(rt.count == 1);
-	rt_copy_in_end(&rt);
+	REQUIRE(rt_copy_in_end(&rt));
 	REQUIRE(rt_push(&rt, RT_SYNC));
 	CHECK(resp(&rt, 'C') == RT_FORWARD);
 	CHECK(resp(&rt, 'Z') == RT_FORWARD);
+	CHECK(rt_idle(&rt));
+	rt_free(&rt);
+}
+
+TEST(test_restrack_copy_done_before_copy_in_response)
+{
+	struct restrack rt;
+
+	rt_init(&rt);
+	/* Replication: the client streamed the data and CopyDone after another
+	 * node's CopyInResponse; this node answers the COPY only now. */
+	REQUIRE(rt_push(&rt, RT_QUERY | RT_SWALLOW));
+	REQUIRE(rt_copy_in_end(&rt));
+	CHECK(rt.count == 2); /* the mark */
+	CHECK(resp(&rt, 'G') == RT_DROP);
+	CHECK(!rt.copy_in);
+	REQUIRE(rt_push(&rt, RT_SYNC)); /* a later Sync counts */
+	CHECK(rt.count == 2);
+	CHECK(resp(&rt, 'C') == RT_DROP);
+	CHECK(resp(&rt, 'Z') == RT_DROP);
+	CHECK(resp(&rt, 'Z') == RT_FORWARD);
+	CHECK(rt_idle(&rt));
+	/* Extended: Execute, Sync (ignored in COPY), CopyDone, Sync. */
+	REQUIRE(rt_push(&rt, RT_BIND) && rt_push(&rt, RT_EXECUTE) && rt_push(&rt, RT_SYNC));
+	REQUIRE(rt_copy_in_end(&rt));
+	REQUIRE(rt_push(&rt, RT_SYNC));
+	CHECK(resp(&rt, '2') == RT_FORWARD);
+	CHECK(resp(&rt, 'G') == RT_FORWARD);
+	CHECK(!rt.copy_in && rt.count == 2); /* Execute and the Sync after CopyDone */
+	CHECK(resp(&rt, 'C') == RT_FORWARD);
+	CHECK(resp(&rt, 'Z') == RT_FORWARD);
+	CHECK(rt_idle(&rt));
+	/* The COPY fails instead: the mark goes with it. */
+	REQUIRE(rt_push(&rt, RT_QUERY));
+	REQUIRE(rt_copy_in_end(&rt));
+	CHECK(resp(&rt, 'E') == RT_FORWARD);
+	CHECK(resp(&rt, 'Z') == RT_FORWARD);
+	CHECK(rt_idle(&rt));
+	/* CopyDone with nothing in flight: no mark. */
+	REQUIRE(rt_copy_in_end(&rt));
 	CHECK(rt_idle(&rt));
 	rt_free(&rt);
 }
