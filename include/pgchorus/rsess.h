@@ -128,6 +128,8 @@ struct rsess {
 	char txn_time[40];     /* "" until a statement of the transaction needs it */
 	struct buf rw;         /* a client message rewritten to use it */
 	int rw_now_param;      /* the Parse just rewritten reads it from parameter $n */
+	bool rw_has_info;      /* rw_info: the class of the Query or Parse just read */
+	struct stmt_info rw_info;
 	int unnamed_now_param; /* ... for the unnamed statement */
 };
 

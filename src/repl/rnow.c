@@ -158,23 +158,24 @@ bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 	struct msg_reader r;
 
 	rs->rw_now_param = 0;
+	rs->rw_has_info = false;
 	reader_init(&r, msg + 5, len - 5);
 	switch (type) {
-	case 'Q': {
-		const char *sql = reader_string(&r);
-
-		if (r.err || !(classify_cached(cc, sql, strlen(sql))->flags & STMT_F_NOW))
-			return true;
-		return rs_rewrite_query(rs, sql, out);
-	}
+	case 'Q':
 	case 'P': {
 		const char *sql;
 
-		reader_string(&r);
+		if (type == 'P')
+			reader_string(&r);
 		sql = reader_string(&r);
-		if (r.err || !(classify_cached(cc, sql, strlen(sql))->flags & STMT_F_NOW))
+		if (r.err)
 			return true;
-		return rs_rewrite_parse(rs, msg, len, out);
+		/* Classified once: the rewritten text has the same class. */
+		rs->rw_info = *classify_cached(cc, sql, strlen(sql));
+		rs->rw_has_info = true;
+		if (!(rs->rw_info.flags & STMT_F_NOW))
+			return true;
+		return type == 'Q' ? rs_rewrite_query(rs, sql, out) : rs_rewrite_parse(rs, msg, len, out);
 	}
 	case 'B': {
 		const char *stmt;

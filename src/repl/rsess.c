@@ -733,7 +733,7 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 
 		if (r.err)
 			return false;
-		rs_merge(&rs->cls, classify_cached(cc, sql, strlen(sql)));
+		rs_merge(&rs->cls, rs->rw_has_info ? &rs->rw_info : classify_cached(cc, sql, strlen(sql)));
 		rs->u_exec++;
 		if (!rs_set_sql(rs, sql))
 			return !(*oom = true);
@@ -746,7 +746,7 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 
 		if (r.err)
 			return false;
-		si = classify_cached(cc, sql, strlen(sql));
+		si = rs->rw_has_info ? &rs->rw_info : classify_cached(cc, sql, strlen(sql));
 		if (!rs_set_sql(rs, sql))
 			return !(*oom = true);
 		if (!*name) {
