@@ -12,6 +12,9 @@
 #     made with scripts/cluster.sh when that exists and works, otherwise with
 #     initdb/pg_ctl directly
 #   - stopping a process we started, by pid (bench_stop_pid)
+#   - what the benchmark scripts share around these: checking the knobs,
+#     the work directory and its cleanup, the machine and versions, starting
+#     and stopping one proxy, pgbench runs and their logs, number formatting
 #
 # Nothing here uses a fixed port or a fixed path outside the work directory
 # the caller passes in.
@@ -312,4 +315,318 @@ bench_node_down() {
 		;;
 	esac
 	BENCH_NODE_KIND=
+}
+
+# ---------------------------------------------------------------------------
+# Knobs and prerequisites.
+# ---------------------------------------------------------------------------
+
+# bench_check_knobs VAR...: each VAR must be a non-negative integer; then
+# DURATION, CLIENTS, JOBS and SCALE must be at least 1, and JOBS is lowered
+# to CLIENTS if it is larger.
+bench_check_knobs() {
+	local v
+	for v in "$@"; do
+		case ${!v} in
+		'' | *[!0-9]*) bench_die "$v must be a non-negative integer (got '${!v}')" ;;
+		esac
+	done
+	[ "$DURATION" -ge 1 ] && [ "$CLIENTS" -ge 1 ] && [ "$JOBS" -ge 1 ] && [ "$SCALE" -ge 1 ] ||
+		bench_die "DURATION, CLIENTS, JOBS and SCALE must be at least 1"
+	[ "$JOBS" -le "$CLIENTS" ] || JOBS=$CLIENTS
+}
+
+# bench_check_pg HINT: the PostgreSQL 15 binaries are there (HINT ends the
+# message when they are not; may be empty).
+bench_check_pg() {
+	[ -x "$PGBIN/pgbench" ] && [ -x "$PGBIN/initdb" ] ||
+		bench_die "no PostgreSQL 15 binaries in $PGBIN$1"
+}
+
+# bench_check_env: perl is there; the libpq environment is cleared, so that
+# connection settings come from the command line only.
+bench_check_env() {
+	command -v perl >/dev/null || bench_die "perl is needed (free-port check)"
+	unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS \
+		PGSERVICEFILE PGPASSFILE PGAPPNAME PGTARGETSESSIONATTRS 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# Work directory, one proxy, cleanup.
+#
+# bench_setup_work NAME creates WORK (/tmp/pgchorus-bench-NAME.XXXXXX, with
+# WORK/out) and installs the exit and signal traps.  At exit the pgbench runs
+# in BG_PIDS are stopped, then the proxy, then BENCH_NODES_DOWN (a command
+# the script sets once it has nodes) runs, and WORK is removed unless
+# KEEP_WORK is set.
+# ---------------------------------------------------------------------------
+PROXY_PID=
+PROXY_SIG=TERM
+BG_PIDS=()
+BENCH_NODES_DOWN=
+
+bench_setup_work() {
+	WORK=$(mktemp -d "/tmp/pgchorus-bench-$1.XXXXXX") || bench_die "mktemp failed"
+	chmod 0755 "$WORK"
+	mkdir -p "$WORK/out"
+	bench_chown "$WORK"
+	trap bench_cleanup EXIT
+	trap 'bench_warn "interrupted"; exit 130' INT
+	trap 'bench_warn "terminated"; exit 143' TERM HUP
+}
+
+# stop_proxy: stop the proxy started with bench_start_proxy, if any.
+stop_proxy() {
+	if [ -n "$PROXY_PID" ]; then
+		bench_stop_pid "$PROXY_PID" "$PROXY_SIG" 10
+		PROXY_PID=
+	fi
+}
+
+bench_cleanup() {
+	local rc=$? p
+	trap - EXIT INT TERM HUP
+	for p in "${BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	stop_proxy
+	[ -z "$BENCH_NODES_DOWN" ] || $BENCH_NODES_DOWN
+	if [ -n "${KEEP_WORK:-}" ]; then
+		bench_log "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+
+# bench_start_proxy OUTPUT SIGNAL CMD...: start CMD in the background as the
+# postgres user, its stdout and stderr to OUTPUT; PROXY_PID is its pid and
+# SIGNAL the one that shuts it down fast.
+bench_start_proxy() {
+	local out=$1
+	PROXY_SIG=$2
+	shift 2
+	as_pg_exec "$@" >"$out" 2>&1 &
+	PROXY_PID=$!
+}
+
+# proxy_wait NAME LOG LINES: wait for the proxy to answer on TARGET_PORT; on
+# failure stop it, fill START_ERR and show the last LINES lines of LOG.
+proxy_wait() {
+	local name=$1 log=$2 lines=$3
+	if bench_wait_pg 127.0.0.1 "$TARGET_PORT" 15 "$PROXY_PID"; then
+		return 0
+	fi
+	if kill -0 "$PROXY_PID" 2>/dev/null; then
+		START_ERR="$name did not accept connections within 15 s"
+	else
+		START_ERR="$name exited at start-up"
+	fi
+	stop_proxy
+	bench_warn "$START_ERR; last lines of $log:"
+	tail -n "$lines" "$log" 2>/dev/null | sed 's/^/    /' >&2
+	return 1
+}
+
+# bench_start_pgpool DIR MODE CHILDREN LOG_LINES PORT... <SETTINGS: write
+# DIR/pgpool.conf for pgpool-II in backend_clustering_mode MODE with
+# CHILDREN children, one backend per PORT and the lines on stdin (what
+# differs between the benchmarks), then start it and wait for it (see
+# proxy_wait).  TARGET_PORT is where it listens.
+bench_start_pgpool() {
+	local d=$1 mode=$2 children=$3 lines=$4 pcp_port k=0 port
+	shift 4
+	mkdir -p "$d/oiddir"
+	bench_free_port TARGET_PORT
+	bench_free_port pcp_port
+	: >"$d/pcp.conf"
+	: >"$d/pool_passwd"
+	printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$d/pool_hba.conf"
+	{
+		cat <<EOF
+backend_clustering_mode = '$mode'
+listen_addresses = '127.0.0.1'
+port = $TARGET_PORT
+socket_dir = '$d'
+pcp_listen_addresses = '127.0.0.1'
+pcp_port = $pcp_port
+pcp_socket_dir = '$d'
+wd_ipc_socket_dir = '$d'
+pid_file_name = '$d/pgpool.pid'
+logdir = '$d'
+memqcache_oiddir = '$d/oiddir'
+
+EOF
+		for port in "$@"; do
+			cat <<EOF
+backend_hostname$k = '127.0.0.1'
+backend_port$k = $port
+backend_weight$k = 1
+backend_flag$k = 'DISALLOW_TO_FAILOVER'
+EOF
+			k=$((k + 1))
+		done
+		cat <<EOF
+
+enable_pool_hba = off
+pool_passwd = ''
+num_init_children = $children
+reserved_connections = 0
+max_pool = 1
+connection_cache = on
+child_life_time = 0
+child_max_connections = 0
+connection_life_time = 0
+client_idle_limit = 0
+
+EOF
+		cat
+		cat <<EOF
+memory_cache_enabled = off
+use_watchdog = off
+health_check_period = 0
+failover_on_backend_error = off
+
+log_destination = 'stderr'
+logging_collector = off
+log_min_messages = warning
+log_connections = off
+log_disconnections = off
+EOF
+	} >"$d/pgpool.conf"
+	bench_chown "$d"
+	# SIGINT = fast shutdown (SIGTERM waits for the clients)
+	bench_start_proxy "$d/pgpool.log" INT \
+		"$PGPOOL" -n -D -f "$d/pgpool.conf" -F "$d/pcp.conf" -a "$d/pool_hba.conf"
+	proxy_wait pgpool "$d/pgpool.log" "$lines"
+}
+
+# bench_start_pgchorus DIR LOG_LINES PORT... <SETTINGS: write
+# DIR/pgchorus.conf with one node per PORT and the lines on stdin (mode,
+# pool settings), then start pgchorus and wait for it (see proxy_wait).
+bench_start_pgchorus() {
+	local d=$1 lines=$2 port nodes=''
+	shift 2
+	mkdir -p "$d"
+	bench_free_port TARGET_PORT
+	for port in "$@"; do
+		[ -n "$nodes" ] && nodes+=","
+		nodes+=$'\n'"  { host = \"127.0.0.1\"; port = $port; weight = 1.0; }"
+	done
+	{
+		cat <<EOF
+listen_addresses = "127.0.0.1";
+port = $TARGET_PORT;
+unix_socket_dir = "$d";
+workers = 0;
+EOF
+		cat
+		cat <<EOF
+max_client_conn = 10000;
+auth_method = "trust";
+control_socket = "$d/pgchorus.ctl";
+log_level = "warning";
+nodes = ($nodes
+);
+EOF
+	} >"$d/pgchorus.conf"
+	bench_chown "$d"
+	bench_start_proxy "$d/pgchorus.log" TERM "$PGCHORUS" -n -f "$d/pgchorus.conf"
+	proxy_wait pgchorus "$d/pgchorus.log" "$lines"
+}
+
+# ---------------------------------------------------------------------------
+# Machine and versions: bench_versions sets cpu_model, mem_total, ver_pg,
+# ver_pgbench, ver_pgpool (empty when PGPOOL is not there) and ver_git.
+# ---------------------------------------------------------------------------
+first_line() { head -n 1 | tr -d '\r'; }
+
+bench_versions() {
+	cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	[ -n "$cpu_model" ] || cpu_model=$(uname -m)
+	mem_total=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	ver_pg=$("$PGBIN/postgres" --version 2>/dev/null | first_line)
+	ver_pgbench=$("$PGBIN/pgbench" --version 2>/dev/null | first_line)
+	ver_pgpool=
+	[ -x "$PGPOOL" ] && ver_pgpool=$("$PGPOOL" --version 2>&1 | first_line) # on stderr
+	ver_git=$(git -C "$BENCH_TOP" describe --always --dirty --tags 2>/dev/null)
+}
+
+# ---------------------------------------------------------------------------
+# pgbench.  It checks -T only between transactions: against a proxy that
+# stops answering it would wait forever, so it gets HANG_GRACE seconds beyond
+# the duration and is then stopped (exit 124 or 137 from timeout).
+# ---------------------------------------------------------------------------
+
+# bench_pgbench_bg LOG PORT SECONDS ARGS...: start pgbench -c CLIENTS -j JOBS
+# against PORT in the background, its pid appended to BG_PIDS.
+bench_pgbench_bg() {
+	local log=$1 port=$2 secs=$3
+	shift 3
+	timeout -k 5 $(( secs + HANG_GRACE )) \
+		"$PGBIN/pgbench" -n -c "$CLIENTS" -j "$JOBS" -T "$secs" "$@" \
+		-h 127.0.0.1 -p "$port" -U postgres postgres >"$log" 2>&1 &
+	BG_PIDS+=($!)
+}
+
+# bench_parse LOG: sets P_TPS P_LAT P_FAILED P_TX (empty if absent) and
+# P_ABORTED from a pgbench log.
+bench_parse() {
+	P_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$1" | head -n 1)
+	P_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$1" | head -n 1)
+	P_FAILED=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$1" | head -n 1)
+	P_TX=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$1" | head -n 1)
+	# PG15 pgbench: "client 3 script 0 aborted in command 1 query 0: ERROR: ..."
+	P_ABORTED=$(grep -cE '^pgbench: error: client [0-9]+ .*aborted' "$1")
+}
+
+# bench_first_error LOG WIDTH: the first error of a pgbench log, at most WIDTH characters.
+bench_first_error() {
+	grep -m 1 -E 'aborted in|ERROR|FATAL|error:' "$1" |
+		sed -e 's/^pgbench: error: //' -e 's/  */ /g' | cut -c "1-$2"
+}
+
+# bench_other_pct S0 S1 O0 O1 W0 W1: the share (%) of all CPUs that the
+# processes outside the benchmark used between wall clock times W0 and W1:
+# machine busy ticks S1 - S0 minus the benchmark's own ticks O1 - O0.
+bench_other_pct() {
+	awk -v s=$(( $2 - $1 )) -v o=$(( $4 - $3 )) -v w0="$5" -v w1="$6" \
+		-v hz="$BENCH_CLK_TCK" -v n="$(nproc)" 'BEGIN {
+			x = (s - o) / hz / ((w1 - w0) * n) * 100
+			if (x < 0) x = 0
+			printf "%.0f\n", x }'
+}
+
+# ---------------------------------------------------------------------------
+# Numbers for the report.
+# ---------------------------------------------------------------------------
+
+# bench_per_10k CPU_S TX: CPU seconds per 10,000 transactions.
+bench_per_10k() {
+	awk -v c="$1" -v n="$2" 'BEGIN { printf "%.3f", c / n * 10000 }'
+}
+
+# ratio A B: A/B with two decimals, or n/a.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) { print "n/a"; exit }
+		printf "%.2f\n", a / b }'
+}
+
+# fmt_num NUMBER DECIMALS: NUMBER rounded, or n/a.
+fmt_num() {
+	case $1 in
+	n/a | '') echo n/a ;;
+	*) awk -v x="$1" -v d="$2" 'BEGIN { printf "%.*f\n", d, x }' ;;
+	esac
+}
+
+# bench_gnuplot_term WIDTH HEIGHT: the best PNG terminal gnuplot has.
+bench_gnuplot_term() {
+	if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
+		echo "pngcairo size $1,$2 font 'sans,10'"
+	else
+		echo "png size $1,$2"
+	fi
 }

@@ -50,84 +50,30 @@ PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 PGPOOL=${PGPOOL:-/usr/sbin/pgpool}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
 
-for v in DURATION CLIENTS JOBS SCALE POOL_SIZE WARMUP; do
-	case ${!v} in
-	'' | *[!0-9]*) bench_die "$v must be a non-negative integer (got '${!v}')" ;;
-	esac
-done
-[ "$DURATION" -ge 1 ] && [ "$CLIENTS" -ge 1 ] && [ "$JOBS" -ge 1 ] && [ "$SCALE" -ge 1 ] ||
-	bench_die "DURATION, CLIENTS, JOBS and SCALE must be at least 1"
-[ "$JOBS" -le "$CLIENTS" ] || JOBS=$CLIENTS
+bench_check_knobs DURATION CLIENTS JOBS SCALE POOL_SIZE WARMUP
 for t in $TARGETS; do
 	case $t in direct | pgbouncer | pgpool | pgchorus) ;; *) bench_die "unknown target '$t'" ;; esac
 done
 for p in $PROTOCOLS; do
 	case $p in simple | extended | prepared) ;; *) bench_die "unknown protocol '$p'" ;; esac
 done
-[ -x "$PGBIN/pgbench" ] && [ -x "$PGBIN/initdb" ] || bench_die "no PostgreSQL 15 binaries in $PGBIN"
-command -v perl >/dev/null || bench_die "perl is needed (free-port check)"
-
-# Connection settings must come from the command line only.
-unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS \
-	PGSERVICEFILE PGPASSFILE PGAPPNAME PGTARGETSESSIONATTRS 2>/dev/null
+bench_check_pg ''
+bench_check_env
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 
 # ---------------------------------------------------------------------------
-# Work directory and cleanup
+# Work directory and cleanup (bench/lib.sh: bench_cleanup)
 # ---------------------------------------------------------------------------
-WORK=$(mktemp -d /tmp/pgchorus-bench-pool.XXXXXX) || bench_die "mktemp failed"
-chmod 0755 "$WORK"
-mkdir -p "$WORK/out"
-bench_chown "$WORK"
-
-PROXY_PID=
-PROXY_SIG=TERM
-PGBENCH_PID=
-
-stop_proxy() {
-	if [ -n "$PROXY_PID" ]; then
-		bench_stop_pid "$PROXY_PID" "$PROXY_SIG" 10
-		PROXY_PID=
-	fi
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM HUP
-	if [ -n "$PGBENCH_PID" ]; then
-		kill -TERM "$PGBENCH_PID" 2>/dev/null
-		wait "$PGBENCH_PID" 2>/dev/null
-	fi
-	stop_proxy
-	bench_node_down
-	if [ -n "${KEEP_WORK:-}" ]; then
-		bench_log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'bench_warn "interrupted"; exit 130' INT
-trap 'bench_warn "terminated"; exit 143' TERM HUP
+bench_setup_work pool
+BENCH_NODES_DOWN=bench_node_down
 
 # ---------------------------------------------------------------------------
 # Machine and versions
 # ---------------------------------------------------------------------------
-first_line() { head -n 1 | tr -d '\r'; }
-
-cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-[ -n "$cpu_model" ] || cpu_model=$(uname -m)
-mem_total=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-
-ver_pg=$("$PGBIN/postgres" --version 2>/dev/null | first_line)
-ver_pgbench=$("$PGBIN/pgbench" --version 2>/dev/null | first_line)
+bench_versions
 ver_pgbouncer=$("$PGBOUNCER" --version 2>&1 | first_line)
-ver_pgpool=$("$PGPOOL" --version 2>&1 | first_line) # pgpool prints it on stderr
 [ -x "$PGBOUNCER" ] || ver_pgbouncer=
-[ -x "$PGPOOL" ] || ver_pgpool=
-ver_git=$(git -C "$TOP" describe --always --dirty --tags 2>/dev/null)
 ver_pgchorus=
 if [ -x "$PGCHORUS" ]; then
 	out=$(cd "$WORK" && timeout 5 "$PGCHORUS" --version 2>/dev/null)
@@ -192,23 +138,6 @@ start_direct() {
 	PROXY_PID=
 }
 
-# wait for the proxy to answer; on failure stop it and fill START_ERR from its log
-proxy_wait() {
-	local name=$1 log=$2
-	if bench_wait_pg 127.0.0.1 "$TARGET_PORT" 15 "$PROXY_PID"; then
-		return 0
-	fi
-	if kill -0 "$PROXY_PID" 2>/dev/null; then
-		START_ERR="$name did not accept connections within 15 s"
-	else
-		START_ERR="$name exited at start-up"
-	fi
-	stop_proxy
-	bench_warn "$START_ERR; last lines of $log:"
-	tail -n 15 "$log" 2>/dev/null | sed 's/^/    /' >&2
-	return 1
-}
-
 start_pgbouncer() {
 	local d=$WORK/pgbouncer
 	[ -x "$PGBOUNCER" ] || { START_ERR="$PGBOUNCER not found"; return 1; }
@@ -235,112 +164,39 @@ log_connections = 0
 log_disconnections = 0
 EOF
 	bench_chown "$d"
-	as_pg_exec "$PGBOUNCER" "$d/pgbouncer.ini" >"$d/stderr.log" 2>&1 &
-	PROXY_PID=$!
-	PROXY_SIG=TERM # pgbouncer: SIGTERM = immediate shutdown
-	proxy_wait pgbouncer "$d/pgbouncer.log"
+	# pgbouncer: SIGTERM = immediate shutdown
+	bench_start_proxy "$d/stderr.log" TERM "$PGBOUNCER" "$d/pgbouncer.ini"
+	proxy_wait pgbouncer "$d/pgbouncer.log" 15
 }
 
 start_pgpool() {
-	local d=$WORK/pgpool pcp_port children
 	[ -x "$PGPOOL" ] || { START_ERR="$PGPOOL not found"; return 1; }
-	children=$(( CLIENTS > 32 ? CLIENTS : 32 ))
-	mkdir -p "$d/oiddir"
-	bench_free_port TARGET_PORT
-	bench_free_port pcp_port
-	: >"$d/pcp.conf"
-	: >"$d/pool_passwd"
-	printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$d/pool_hba.conf"
-	cat >"$d/pgpool.conf" <<EOF
-backend_clustering_mode = 'raw'
-listen_addresses = '127.0.0.1'
-port = $TARGET_PORT
-socket_dir = '$d'
-pcp_listen_addresses = '127.0.0.1'
-pcp_port = $pcp_port
-pcp_socket_dir = '$d'
-wd_ipc_socket_dir = '$d'
-pid_file_name = '$d/pgpool.pid'
-logdir = '$d'
-memqcache_oiddir = '$d/oiddir'
-
-backend_hostname0 = '127.0.0.1'
-backend_port0 = $NODE_PORT
-backend_weight0 = 1
-backend_flag0 = 'DISALLOW_TO_FAILOVER'
-
-enable_pool_hba = off
-pool_passwd = ''
-num_init_children = $children
-reserved_connections = 0
-max_pool = 1
-connection_cache = on
-child_life_time = 0
-child_max_connections = 0
-connection_life_time = 0
-client_idle_limit = 0
-
+	bench_start_pgpool "$WORK/pgpool" raw $(( CLIENTS > 32 ? CLIENTS : 32 )) 15 "$NODE_PORT" <<EOF
 load_balance_mode = off
-memory_cache_enabled = off
-use_watchdog = off
-health_check_period = 0
 sr_check_period = 0
-failover_on_backend_error = off
-
-log_destination = 'stderr'
-logging_collector = off
-log_min_messages = warning
-log_connections = off
-log_disconnections = off
 EOF
-	bench_chown "$d"
-	as_pg_exec "$PGPOOL" -n -D -f "$d/pgpool.conf" -F "$d/pcp.conf" -a "$d/pool_hba.conf" \
-		>"$d/pgpool.log" 2>&1 &
-	PROXY_PID=$!
-	PROXY_SIG=INT # pgpool: SIGINT = fast shutdown (SIGTERM waits for clients)
-	proxy_wait pgpool "$d/pgpool.log"
 }
 
 start_pgchorus() {
-	local d=$WORK/pgchorus
 	[ -x "$PGCHORUS" ] || { START_ERR="$PGCHORUS not built"; return 1; }
-	mkdir -p "$d"
-	bench_free_port TARGET_PORT
-	cat >"$d/pgchorus.conf" <<EOF
-listen_addresses = "127.0.0.1";
-port = $TARGET_PORT;
-unix_socket_dir = "$d";
-workers = 0;
+	bench_start_pgchorus "$WORK/pgchorus" 15 "$NODE_PORT" <<EOF
 pool_mode = "transaction";
 pool_size = $POOL_SIZE;
-max_client_conn = 10000;
-auth_method = "trust";
-control_socket = "$d/pgchorus.ctl";
-log_level = "warning";
-nodes = ( { host = "127.0.0.1"; port = $NODE_PORT; weight = 1.0; } );
 EOF
-	bench_chown "$d"
-	as_pg_exec "$PGCHORUS" -n -f "$d/pgchorus.conf" >"$d/pgchorus.log" 2>&1 &
-	PROXY_PID=$!
-	PROXY_SIG=TERM
-	proxy_wait pgchorus "$d/pgchorus.log"
 }
 
 # ---------------------------------------------------------------------------
 # One pgbench run.  Fills the R_* variables.
 # ---------------------------------------------------------------------------
-# pgbench checks -T only between transactions: against a proxy that stops
-# answering it would wait forever, so it gets HANG_GRACE seconds beyond the
-# duration and is then stopped (exit 124 from timeout; see measure()).
+# A stuck pgbench is stopped HANG_GRACE seconds after the duration (exit 124
+# or 137 from timeout; see measure() and bench_pgbench_bg in bench/lib.sh).
 HANG_GRACE=${HANG_GRACE:-30}
 pgbench_run() { # PORT PROTOCOL SECONDS LOGFILE
-	timeout -k 5 $(( $3 + HANG_GRACE )) \
-		"$PGBIN/pgbench" -n -S -M "$2" -c "$CLIENTS" -j "$JOBS" -T "$3" \
-		-h 127.0.0.1 -p "$1" -U postgres postgres >"$4" 2>&1 &
-	PGBENCH_PID=$!
-	wait "$PGBENCH_PID"
+	BG_PIDS=()
+	bench_pgbench_bg "$4" "$1" "$3" -S -M "$2"
+	wait "${BG_PIDS[0]}"
 	local rc=$?
-	PGBENCH_PID=
+	BG_PIDS=()
 	return $rc
 }
 
@@ -368,17 +224,9 @@ measure() { # TARGET PROTOCOL
 		t1=$(bench_cpu_ticks "$PROXY_PID")
 		R_CPU=$(bench_ticks_to_s $(( t1 - t0 )))
 	fi
-	R_OTHER=$(awk -v s=$(( s1 - s0 )) -v o=$(( o1 - o0 )) -v w0="$w0" -v w1="$w1" \
-		-v hz="$BENCH_CLK_TCK" -v n="$(nproc)" 'BEGIN {
-			x = (s - o) / hz / ((w1 - w0) * n) * 100
-			if (x < 0) x = 0
-			printf "%.0f\n", x }')
-	R_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$log" | head -n 1)
-	R_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1)
-	R_FAILED=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log" | head -n 1)
-	R_TX=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log" | head -n 1)
-	# PG15 pgbench: "client 3 script 0 aborted in command 1 query 0: ERROR: ..."
-	R_ABORTED=$(grep -cE '^pgbench: error: client [0-9]+ .*aborted' "$log")
+	R_OTHER=$(bench_other_pct "$s0" "$s1" "$o0" "$o1" "$w0" "$w1")
+	bench_parse "$log"
+	R_TPS=$P_TPS R_LAT=$P_LAT R_FAILED=$P_FAILED R_TX=$P_TX R_ABORTED=$P_ABORTED
 	# A run is valid when pgbench exited 0 and no client aborted.  An aborted
 	# run's TPS covers only what happened before the clients gave up: it is
 	# reported (marked *) but not used for ratios, CPU per transaction or the
@@ -391,14 +239,13 @@ measure() { # TARGET PROTOCOL
 		[ -n "$R_TX" ] && R_NOTE="$R_NOTE, $R_TX transactions"
 		[ "$R_ABORTED" -gt 0 ] && R_NOTE="$R_NOTE, $R_ABORTED of $CLIENTS clients aborted"
 		local first
-		first=$(grep -m 1 -E 'aborted in|ERROR|FATAL|error:' "$log" |
-			sed -e 's/^pgbench: error: //' -e 's/  */ /g' | cut -c 1-160)
+		first=$(bench_first_error "$log" 160)
 		[ -n "$first" ] && R_NOTE="$R_NOTE; first error: $first"
 		if [ "$R_ABORTED" -gt 0 ] && grep -q 'ERROR: *prepared statement .* already exists' "$log"; then
 			R_NOTE="$R_NOTE; also: $(grep -c 'ERROR: *prepared statement .* already exists' "$log")x 'prepared statement ... already exists'"
 		fi
 	elif [ -n "$R_CPU" ] && [ -n "$R_TX" ] && [ "$R_TX" -gt 0 ]; then
-		R_CPU10K=$(awk -v c="$R_CPU" -v n="$R_TX" 'BEGIN { printf "%.3f", c / n * 10000 }')
+		R_CPU10K=$(bench_per_10k "$R_CPU" "$R_TX")
 	fi
 	[ -n "$R_TPS" ] || R_TPS=n/a
 	[ -n "$R_LAT" ] || R_LAT=n/a
@@ -460,17 +307,6 @@ done
 valid_tps() {
 	local k="$1:$2"
 	if [ "${VALID[$k]:-0}" = 1 ]; then echo "${TPS[$k]}"; else echo n/a; fi
-}
-ratio() { # A B -> A/B or n/a
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) { print "n/a"; exit }
-		printf "%.2f\n", a / b }'
-}
-fmt_num() { # NUMBER DECIMALS
-	case $1 in
-	n/a | '') echo n/a ;;
-	*) awk -v x="$1" -v d="$2" 'BEGIN { printf "%.*f\n", d, x }' ;;
-	esac
 }
 
 mkdir -p "$RESULTS_DIR"
@@ -564,11 +400,7 @@ nproto=$(echo $PROTOCOLS | wc -w)
 ntarget=$(echo $TARGETS | wc -w)
 chart_ok=0
 if command -v gnuplot >/dev/null; then
-	if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
-		term="pngcairo size 1000,600 font 'sans,10'"
-	else
-		term="png size 1000,600"
-	fi
+	term=$(bench_gnuplot_term 1000 600)
 	gnuplot >"$WORK/out/gnuplot.log" 2>&1 <<EOF && [ -s "$PNG" ] && chart_ok=1
 set terminal $term
 set output '$PNG'

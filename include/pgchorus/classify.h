@@ -65,8 +65,9 @@ enum stmt_class {
                                              * stronger) may give different results on different
                                              * nodes: random(), now(), nextval()..., LIMIT without
                                              * ORDER BY, SKIP LOCKED, TABLESAMPLE without REPEATABLE */
-#define STMT_F_NOW               (1u << 16) /* ...among them a transaction-time one: now(),
-                                             * CURRENT_TIMESTAMP, 'now'::timestamptz... */
+#define STMT_F_NOW               (1u << 16) /* a transaction-time expression: now(),
+                                             * CURRENT_TIMESTAMP, 'now'::timestamptz... (any class:
+                                             * reads see the replicated transaction's time too) */
 #define STMT_F_EXECUTE           (1u << 17) /* SQL EXECUTE: the prepared statement is not known here,
                                              * it is classified as a WRITE */
 #define STMT_F_COPY_FROM         (1u << 18) /* COPY ... FROM */
@@ -111,6 +112,10 @@ void classify_sql(const char *sql, struct stmt_info *out);
  */
 bool classify_set_functions(const char *const *writing, const char *const *volatile_fns,
                             const char *const *immutable_fns) __attribute__((warn_unused_result));
+
+/* A date/time literal's text names the current time: it contains the word
+ * now, today, tomorrow or yesterday ('now', 'today 10:00'...). */
+bool classify_literal_names_now(const char *s);
 
 /* "READ", "WRITE"...; "?" for a value out of range. */
 const char *stmt_class_name(enum stmt_class cls);

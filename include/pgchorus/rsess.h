@@ -125,7 +125,7 @@ struct rsess {
 	uint64_t copy_mask;    /* nodes a COPY FROM STDIN goes to */
 	char gid[TWOPC_GID_BUF];
 	/* transaction time (rnow.c) */
-	char txn_time[40];     /* "" until a statement of the transaction needs it */
+	char txn_time[64];     /* "" until a statement of the transaction needs it */
 	struct buf rw;         /* a client message rewritten to use it */
 	int rw_now_param;      /* the Parse just rewritten reads it from parameter $n */
 	bool rw_has_info;      /* rw_info: the class of the Query or Parse just read */

@@ -34,6 +34,7 @@
 
 #include "pgchorus/classify.h"
 #include "pgchorus/hmap.h"
+#include "pgchorus/pgq_walk.h"
 
 /* ---- limits --------------------------------------------------------------- */
 
@@ -404,8 +405,7 @@ static bool option_on(PgQuery__Node *const *opts, size_t n, const char *name, bo
 	return d ? const_bool(d->arg, true) : absent;
 }
 
-/* A date/time literal naming the current time: 'now', 'today', 'tomorrow', 'yesterday'. */
-static bool literal_is_now(const char *s)
+bool classify_literal_names_now(const char *s)
 {
 	static const char *const words[] = { "now", "today", "tomorrow", "yesterday" };
 
@@ -526,7 +526,7 @@ static void visit_type_cast(struct walk *w, const PgQuery__TypeCast *tc)
 
 	if (a && a->node_case == PG_QUERY__NODE__NODE_A_CONST &&
 	    a->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL &&
-	    is_time_type(tc->type_name) && literal_is_now(a->a_const->sval->sval))
+	    is_time_type(tc->type_name) && classify_literal_names_now(a->a_const->sval->sval))
 		apply_fn(w, fn_lookup(NULL, "now", 0) & (FN_VOLATILE | FN_NOW));
 }
 
@@ -589,52 +589,13 @@ static void visit(struct walk *w, const ProtobufCMessage *m)
 }
 
 /*
- * Visit m and everything below it, following every message field of the
- * descriptors.  The depth was checked before unpacking (UNPACK_MAX_DEPTH),
- * so the recursion is bounded.
+ * Visit m and everything below it (arg: the struct walk).  The depth was
+ * checked before unpacking (UNPACK_MAX_DEPTH), so the recursion is bounded.
  */
-static void walk(struct walk *w, const ProtobufCMessage *m)
+static void walk(void *arg, const ProtobufCMessage *m)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-
-	visit(w, m);
-	if (d == &pg_query__node__descriptor) {
-		/* a oneof of 238 members: go straight to the chosen one */
-		const PgQuery__Node *n = (const PgQuery__Node *)m;
-		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, n->node_case);
-		const ProtobufCMessage *sub;
-
-		if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-		    (sub = *(const ProtobufCMessage *const *)(base + f->offset)))
-			walk(w, sub);
-		return;
-	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			const ProtobufCMessage *const *v = *(const ProtobufCMessage *const *const *)(base + f->offset);
-
-			for (size_t k = 0; k < n; k++) {
-				if (v[k])
-					walk(w, v[k]);
-			}
-		} else {
-			const ProtobufCMessage *sub;
-
-			/* members of a oneof share storage: only the chosen one is valid */
-			if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-			    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-				continue;
-			sub = *(const ProtobufCMessage *const *)(base + f->offset);
-			if (sub)
-				walk(w, sub);
-		}
-	}
+	visit(arg, m);
+	pgq_for_each_child(m, walk, arg);
 }
 
 static void walk_node(struct walk *w, const PgQuery__Node *n, bool executed)
@@ -1120,9 +1081,13 @@ static void add_stmt(struct stmt_info *out, const struct walk *w, int *n_writes)
 {
 	uint32_t flags = w->flags;
 
-	/* non-determinism matters for what every node runs */
+	/* non-determinism matters for what every node runs; transaction time
+	 * for reads too (now() is one value for the whole transaction, which
+	 * spans nodes) */
 	if (w->cls >= STMT_SESSION)
 		flags |= w->vol;
+	else
+		flags |= w->vol & STMT_F_NOW;
 	if (w->cls == STMT_NO_TXN_BLOCK)
 		flags |= STMT_F_NO_TXN_BLOCK;
 	if (w->cls >= STMT_WRITE)

@@ -25,6 +25,7 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include "pgchorus/classify.h"
+#include "pgchorus/pgq_walk.h"
 #include "pgchorus/rewrite.h"
 
 /*
@@ -334,24 +335,6 @@ static bool literal_now(const char *s)
 	return len == 3 && strncasecmp(s, "now", 3) == 0;
 }
 
-/* Another literal naming a moment relative to the current time: 'today 10:00'... */
-static bool literal_time_word(const char *s)
-{
-	static const char *const words[] = { "now", "today", "tomorrow", "yesterday" };
-
-	while (*s) {
-		size_t len = 0;
-
-		while (s[len] && isalpha((unsigned char)s[len]))
-			len++;
-		for (size_t i = 0; len && i < sizeof(words) / sizeof(words[0]); i++) {
-			if (len == strlen(words[i]) && strncasecmp(s, words[i], len) == 0)
-				return true;
-		}
-		s += len ? len : 1;
-	}
-	return false;
-}
 
 static void rewrite_func_call(struct rw *w, const PgQuery__FuncCall *fc)
 {
@@ -425,7 +408,7 @@ static void rewrite_type_cast(struct rw *w, const PgQuery__TypeCast *tc)
 	    a->a_const->val_case != PG_QUERY__A__CONST__VAL_SVAL || !is_time_type(t))
 		return;
 	if (!literal_now(a->a_const->sval->sval)) {
-		if (literal_time_word(a->a_const->sval->sval))
+		if (classify_literal_names_now(a->a_const->sval->sval))
 			w->n_left++;
 		return;
 	}
@@ -504,7 +487,7 @@ static bool is_now_node(const PgQuery__Node *n)
 	return false;
 }
 
-static void walk(struct rw *w, const ProtobufCMessage *m);
+static void walk(void *arg, const ProtobufCMessage *m);
 
 static void walk_node(struct rw *w, const PgQuery__Node *n)
 {
@@ -564,50 +547,16 @@ static bool visit(struct rw *w, const ProtobufCMessage *m)
 }
 
 /*
- * Visit m and everything below it, following every message field of the
- * descriptors (like classify.c; the depth is bounded, see DEPTH_CHECK_LEN).
+ * Visit m and everything below it (arg: the struct rw); the depth is
+ * bounded, see DEPTH_CHECK_LEN.
  */
-static void walk(struct rw *w, const ProtobufCMessage *m)
+static void walk(void *arg, const ProtobufCMessage *m)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
+	struct rw *w = arg;
 
 	if (w->error || visit(w, m))
 		return;
-	if (d == &pg_query__node__descriptor) {
-		const PgQuery__Node *n = (const PgQuery__Node *)m;
-		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, n->node_case);
-		const ProtobufCMessage *sub;
-
-		if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-		    (sub = *(const ProtobufCMessage *const *)(base + f->offset)))
-			walk(w, sub);
-		return;
-	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			const ProtobufCMessage *const *v = *(const ProtobufCMessage *const *const *)(base + f->offset);
-
-			for (size_t k = 0; k < n; k++) {
-				if (v[k])
-					walk(w, v[k]);
-			}
-		} else {
-			const ProtobufCMessage *sub;
-
-			if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-			    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-				continue;
-			sub = *(const ProtobufCMessage *const *)(base + f->offset);
-			if (sub)
-				walk(w, sub);
-		}
-	}
+	pgq_for_each_child(m, walk, w);
 }
 
 /* A top-level statement: only what runs now is rewritten, stored expressions stay. */

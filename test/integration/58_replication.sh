@@ -236,8 +236,8 @@ check_no_prepared "after pgbench no prepared transaction is left on any node"
 check_identical "pgbench_accounts is identical on every node" pgbench_accounts 'aid, bid, abalance, filler'
 check_identical "pgbench_branches is identical on every node" pgbench_branches 'bid, bbalance, filler'
 check_identical "pgbench_tellers is identical on every node" pgbench_tellers 'tid, bid, tbalance, filler'
-# mtime is CURRENT_TIMESTAMP, evaluated by each node: left out
-check_identical "pgbench_history is identical on every node (mtime left out)" pgbench_history 'tid, bid, aid, delta'
+# mtime is CURRENT_TIMESTAMP: pgchorus gives every node the same value
+check_identical "pgbench_history is identical on every node (mtime included)" pgbench_history 'tid, bid, aid, delta, mtime'
 hist=$(per_node q 'select count(*) from pgbench_history')
 check_match "pgbench_history has rows, as many on every node" '^([1-9][0-9]*)\|\1\|\1$' "$hist"
 check_eq "bank invariant sum(abalance) = sum(delta) = sum(bbalance) = sum(tbalance) on every node" \
@@ -279,6 +279,29 @@ PYEOF
 check_eq "psycopg: executemany, prepared inserts and an update through pgchorus" "305" "$out"
 check_eq "psycopg: the rows are on every node" "$(same3 610)" "$(per_node q 'select count(*) from pm')"
 check_identical "psycopg: the table is identical on every node" pm 'id, v'
+
+# ---- transaction time: now() and friends give every node the same value -------------
+chorus_sql 'create table tt (id int primary key, ts timestamptz, d date, lt timestamp, src text)' >/dev/null ||
+	bail "create table tt"
+check "now(), CURRENT_DATE, LOCALTIMESTAMP in an autocommit INSERT (simple protocol)" \
+	chorus_sql "insert into tt values (1, now(), current_date, localtimestamp, 'simple')"
+out=$(chorus_psql -qAt -c begin -c "insert into tt values (2, current_timestamp, current_date, localtimestamp(3), 'block')" \
+	-c "select ts = now() from tt where id = 2" -c commit 2>&1)
+check_eq "in a transaction, the stored CURRENT_TIMESTAMP equals the transaction's now()" "t" "$out"
+out=$(with_timeout 60 "$PY" - "$(chorus_dsn postgres)" 2>&1 <<'PYEOF'
+import sys
+import psycopg
+
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    for i in range(3, 8):
+        conn.execute("insert into tt values (%s, now(), current_date, localtimestamp, %s)", (i, "extended"),
+                     prepare=(i % 2 == 0))
+print("ok")
+PYEOF
+)
+check_eq "now() with parameters, extended protocol, prepared and not (psycopg)" "ok" "$out"
+check_eq "the time rows are on every node" "$(same3 7)" "$(per_node q 'select count(*) from tt')"
+check_identical "the stored times are identical on every node" tt 'id, ts, d, lt, src'
 
 # ---- the client's own two-phase commit -----------------------------------------------
 chorus_sql 'create table tp (i int)' >/dev/null || bail "create table tp"
