@@ -264,6 +264,17 @@ bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary)
 		if (rs->slot[i].srv) {
 			struct server *s = rs->slot[i].srv;
 
+			if (rs->slot[i].prepared) {
+				/* Best effort: the resolver would otherwise commit it there. */
+				char sql[TWOPC_GID_BUF + 40];
+				const char *pre[] = { sql, NULL };
+
+				snprintf(sql, sizeof(sql), "ROLLBACK PREPARED '%s'", rs->gid);
+				rs->slot[i].prepared = false;
+				if (!rs_send(rs, i, pre, NULL, false) || rs->c->state == CL_CLOSING)
+					return false;
+				s = rs->slot[i].srv;
+			}
 			server_unlink(s);
 			server_close(s, "node detached");
 		}
@@ -294,7 +305,7 @@ static bool rs_settle(struct rsess *rs)
 			continue;
 		if (sl->mismatch)
 			minority |= 1ULL << i;
-		else if (sl->in_txn)
+		else if (sl->in_txn || sl->prepared)
 			agree |= 1ULL << i;
 		sl->mismatch = false;
 	}
@@ -332,14 +343,14 @@ void rs_commit_2pc(struct rsess *rs, bool client_commit)
 	uint64_t mask;
 
 	rs->client_commit = client_commit;
-	if (rs_wait_lagging(rs))
-		return; /* RS_SYNC: called again when they are done */
-	if (!rs_settle(rs))
-		return;
-	rs->compare = false;
-	mask = rs_txn_mask(rs);
 	if (rs->no_2pc) {
-		/* The transaction touched what PREPARE refuses: COMMIT, primary first. */
+		/* The transaction touched what PREPARE refuses: COMMIT, primary
+		 * first, once every node ran its writes and agreed. */
+		if (rs_wait_lagging(rs))
+			return; /* RS_SYNC: called again when they are done */
+		if (!rs_settle(rs))
+			return;
+		mask = rs_txn_mask(rs);
 		rs->compare = true;
 		rs->target_mask = mask;
 		rs_begin_step(rs, RS_PRIMARY, node_primary());
@@ -347,6 +358,13 @@ void rs_commit_2pc(struct rsess *rs, bool client_commit)
 			rsess_step_done(rs);
 		return;
 	}
+	/*
+	 * PREPARE goes out at once, behind the writes the other nodes may still
+	 * be running: their outcomes are all known when the PREPAREs are
+	 * answered (RS_PREPARE settles them before anything commits).
+	 */
+	rs->compare = false;
+	mask = rs_txn_mask(rs);
 	if (!resolver_gid_begin(rs->gid, sizeof(rs->gid)) ||
 	    !twopc_decision_insert_sql(rs->gid, sql, sizeof(sql))) {
 		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
@@ -578,9 +596,13 @@ void rsess_step_done(struct rsess *rs)
 			if (!sl->srv || !(rs->step_mask & (1ULL << i)))
 				continue;
 			sl->prepared = !sl->failed;
-			if (sl->failed)
-				ok = false;
 		}
+		/* Writes that ran behind the primary and disagreed: detach or abort. */
+		if (!rs_settle(rs))
+			return;
+		for (int i = 0; i < rs->n_nodes; i++)
+			if (rs->slot[i].srv && (rs->step_mask & (1ULL << i)) && !rs->slot[i].prepared)
+				ok = false;
 		if (!ok) {
 			rs->send_err = rs->err.len > 0;
 			rs_abort(rs);
