@@ -50,6 +50,12 @@ enum rs_step {
 	RS_ABORT,
 };
 
+/* A unit: client messages, with the tracker entries their answers need. */
+struct rs_unit {
+	struct buf msgs;
+	struct buf entries;    /* one rt entry kind per message that is answered */
+};
+
 /* How a write unit ended on one node: what the nodes must agree on. */
 struct rs_outcome {
 	uint64_t hash;         /* of its CommandComplete tags, in order */
@@ -74,13 +80,9 @@ struct rs_slot {
 	struct rs_outcome lag[RS_LAG_MAX]; /* the primary's outcomes of the units it runs behind */
 	uint8_t lag_head;
 	uint8_t lag_count;
+	struct rs_unit pend;   /* writes deferred while the node is busy (rs_send_ex) */
 };
 
-/* A unit: client messages, with the tracker entries their answers need. */
-struct rs_unit {
-	struct buf msgs;
-	struct buf entries;    /* one rt entry kind per message that is answered */
-};
 
 struct rsess {
 	struct client *c;
@@ -170,6 +172,9 @@ const char *rs_txn_time(struct rsess *rs);
 /* rnow.c: MSG (Query, Parse or Bind) rewritten for the transaction time
  * into OUT (left empty when unchanged).  false: out of memory. */
 bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out);
+
+/* rstep.c: the node finished what it was given: send what was deferred. */
+bool rs_flush_pending(struct rsess *rs, int node);
 
 /* rsrv.c: answers of a server of a replicated session. */
 void rsrv_process(struct server *s);

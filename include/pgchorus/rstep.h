@@ -17,6 +17,7 @@ uint64_t rs_txn_mask(const struct rsess *rs);
 /* Start step ST led by LEADER (-1: no answers reach the client). */
 void rs_begin_step(struct rsess *rs, enum rs_step st, int leader);
 bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join);
+bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join, bool defer);
 bool rs_send_mask(struct rsess *rs, uint64_t mask, const char *const *pre, const struct rs_unit *u,
 		  const struct rs_unit *others);
 bool rs_compare(struct rsess *rs, uint64_t mask, int primary);

@@ -21,6 +21,9 @@
 #include "pgchorus/server.h"
 #include "pgchorus/worker.h"
 
+/* Bytes of a client's next messages read while a step runs. */
+#define RS_READ_AHEAD 4096
+
 /* A unit (client messages up to Sync) larger than this is refused. */
 #define RS_MAX_UNIT (64u << 20)
 
@@ -107,7 +110,7 @@ void rsess_release(struct client *c)
 		if (!s)
 			continue;
 		rs->slot[i].srv = NULL;
-		if (server_is_clean(s) && !rs->slot[i].busy) {
+		if (server_is_clean(s) && !rs->slot[i].busy && !rs->slot[i].pend.msgs.len) {
 			pool_release(s, true);
 		} else {
 			server_unlink(s);
@@ -138,6 +141,8 @@ void rsess_free(struct client *c)
 	strmap_destroy(&rs->stmts);
 	strmap_foreach(&rs->portals, rs_free_value, NULL);
 	strmap_destroy(&rs->portals);
+	for (int i = 0; i < rs->n_nodes; i++)
+		rs_unit_free(&rs->slot[i].pend);
 	free(rs->slot);
 	free(rs);
 	c->rs = NULL;
@@ -173,6 +178,8 @@ void rsess_server_gone(struct client *c, struct server *s)
 		sl->prepared = false;
 		sl->mismatch = false;
 		sl->lag_count = 0;
+		buf_reset(&sl->pend.msgs);
+		buf_reset(&sl->pend.entries);
 		memset(&sl->cur, 0, sizeof(sl->cur));
 		if (sl->busy) {
 			sl->busy = false;
@@ -204,8 +211,13 @@ bool rsess_may_read(const struct client *c)
 
 	if (rs->step == RS_NONE)
 		return true;
-	if (!rs->copy_in)
-		return false;
+	if (!rs->copy_in) {
+		/* A step runs: what the client sends next waits in the buffer.
+		 * Reading on (up to a little) spares stopping and restarting the
+		 * reads around every statement; a client that pipelines more is
+		 * held back. */
+		return !c->in.data || iobuf_avail(&c->in) < RS_READ_AHEAD;
+	}
 	for (int i = 0; i < rs->n_nodes; i++)
 		if (rs->slot[i].srv && pstream_busy(&rs->slot[i].srv->ps))
 			return false;

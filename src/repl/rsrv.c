@@ -113,7 +113,10 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 	case 'Z':
 		s->txn_status = len >= 6 ? (char)msg[5] : 'I';
 		sl->z = s->txn_status;
-		sl->in_txn = sl->z != 'I';
+		/* Only the last answer tells where the node stands: behind this
+		 * one it may still run (or have waiting) a BEGIN of ours. */
+		if (rt_idle(&s->rt) && !sl->pend.msgs.len)
+			sl->in_txn = sl->z != 'I';
 		if ((entry & RT_COMPARE) && sl->lag_count)
 			rsrv_lag_done(rs, sl, node);
 		return false;
@@ -168,6 +171,8 @@ void rsrv_process(struct server *s)
 			return;
 		}
 		iobuf_consume(&s->in, &w->bp, len);
+		if (rt_idle(&s->rt) && sl->pend.msgs.len && !rs_flush_pending(rs, node))
+			return;
 		if (sl->busy && rt_idle(&s->rt)) {
 			sl->busy = false;
 			rs->busy_mask &= ~(1ULL << node);
@@ -176,7 +181,8 @@ void rsrv_process(struct server *s)
 			break;
 		}
 	}
-	if (c->scratch.len && !client_flush_scratch(c))
+	/* At the end of a step rs_finish() writes ReadyForQuery: one write for both. */
+	if (c->scratch.len && !step_end && !client_flush_scratch(c))
 		return;
 	if (pstream_busy(&c->ps))
 		server_pause(s); /* resumed by rsess_client_drained() */

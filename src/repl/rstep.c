@@ -84,40 +84,29 @@ static void rs_node_lost(struct rsess *rs, int node, const char *why)
 	}
 }
 
-/* Send to NODE: the Queries PRE (NULL-terminated, may be NULL; answers
- * swallowed), then unit U (may be NULL), swallowed unless NODE leads the
- * step.  JOIN: first the BEGIN the node needs to join the open transaction. */
-bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join)
+/* Queue entry E for a node: in its tracker, or with its deferred messages. */
+static bool rs_entry(struct rs_slot *sl, struct server *s, bool defer, uint8_t e)
 {
-	struct rs_slot *sl = &rs->slot[node];
-	struct server *s = sl->srv;
-	const char *js = join ? rs_join_sql(rs, node) : NULL;
-	bool swallow = node != rs->leader;
+	return defer ? buf_append(&sl->pend.entries, &e, 1) : rt_push(&s->rt, e);
+}
+
+/* The deferred messages of a node go in front of what is written to it now. */
+static bool rs_take_pending(struct rs_slot *sl, struct server *s)
+{
+	if (!buf_append(&s->scratch, sl->pend.msgs.data, sl->pend.msgs.len))
+		return false;
+	for (size_t i = 0; i < sl->pend.entries.len; i++)
+		if (!rt_push(&s->rt, sl->pend.entries.data[i]))
+			return false;
+	buf_reset(&sl->pend.msgs);
+	buf_reset(&sl->pend.entries);
+	return true;
+}
+
+static bool rs_write(struct rsess *rs, int node, struct server *s)
+{
 	uv_buf_t b;
 
-	if (!s)
-		return false;
-	if (js) {
-		if (!msg_query(&s->scratch, js) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED))
-			goto oom;
-		sl->in_txn = true;
-	}
-	for (; pre && *pre; pre++)
-		if (!msg_query(&s->scratch, *pre) || !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED))
-			goto oom;
-	if (u) {
-		uint8_t flags = (swallow ? RT_SWALLOW : 0) | (rs->compare && u == &rs->unit ? RT_COMPARE : 0);
-
-		if (!buf_append(&s->scratch, u->msgs.data, u->msgs.len))
-			goto oom;
-		for (size_t i = 0; i < u->entries.len; i++)
-			if (!rt_push(&s->rt, u->entries.data[i] | flags))
-				goto oom;
-	}
-	rs->step_mask |= 1ULL << node;
-	sl->busy = !rt_idle(&s->rt);
-	if (sl->busy)
-		rs->busy_mask |= 1ULL << node;
 	if (!s->scratch.len)
 		return true;
 	b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
@@ -129,10 +118,77 @@ bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs
 	buf_reset(&s->scratch);
 	server_resume(s);
 	return true;
+}
+
+/*
+ * Send to NODE: the Queries PRE (NULL-terminated, may be NULL; answers
+ * swallowed), then unit U (may be NULL), swallowed unless NODE leads the
+ * step.  JOIN: first the BEGIN the node needs to join the open transaction.
+ * DEFER: a write the node runs behind the primary; while the node is still
+ * working it waits with the node's other deferred messages, which all go
+ * in one write when the node is done (rs_flush_pending()).
+ */
+bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join, bool defer)
+{
+	struct rs_slot *sl = &rs->slot[node];
+	struct server *s = sl->srv;
+	const char *js = join ? rs_join_sql(rs, node) : NULL;
+	bool swallow = node != rs->leader;
+	struct buf *out;
+
+	if (!s)
+		return false;
+	defer = defer && (!rt_idle(&s->rt) || sl->pend.msgs.len);
+	out = defer ? &sl->pend.msgs : &s->scratch;
+	if (!defer && sl->pend.msgs.len && !rs_take_pending(sl, s))
+		goto oom;
+	if (js) {
+		if (!msg_query(out, js) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
+			goto oom;
+		sl->in_txn = true;
+	}
+	for (; pre && *pre; pre++)
+		if (!msg_query(out, *pre) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
+			goto oom;
+	if (u) {
+		uint8_t flags = (swallow ? RT_SWALLOW : 0) | (rs->compare && u == &rs->unit ? RT_COMPARE : 0);
+
+		if (!buf_append(out, u->msgs.data, u->msgs.len))
+			goto oom;
+		for (size_t i = 0; i < u->entries.len; i++)
+			if (!rs_entry(sl, s, defer, u->entries.data[i] | flags))
+				goto oom;
+	}
+	rs->step_mask |= 1ULL << node;
+	if (defer)
+		return true;
+	sl->busy = !rt_idle(&s->rt);
+	if (sl->busy)
+		rs->busy_mask |= 1ULL << node;
+	return rs_write(rs, node, s);
 oom:
 	buf_reset(&s->scratch);
 	client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 	return false;
+}
+
+bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join)
+{
+	return rs_send_ex(rs, node, pre, u, join, false);
+}
+
+bool rs_flush_pending(struct rsess *rs, int node)
+{
+	struct rs_slot *sl = &rs->slot[node];
+	struct server *s = sl->srv;
+
+	if (!s || !sl->pend.msgs.len)
+		return true;
+	if (!rs_take_pending(sl, s)) {
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	return rs_write(rs, node, s);
 }
 
 /* Send U to every node of MASK; the nodes other than the leader get OTHERS
@@ -322,7 +378,7 @@ static bool rs_wait_lagging(struct rsess *rs)
 	uint64_t lag = 0;
 
 	for (int i = 0; i < rs->n_nodes; i++)
-		if (rs->slot[i].srv && !rt_idle(&rs->slot[i].srv->rt))
+		if (rs->slot[i].srv && (!rt_idle(&rs->slot[i].srv->rt) || rs->slot[i].pend.msgs.len))
 			lag |= 1ULL << i;
 	if (!lag)
 		return false;
@@ -490,7 +546,7 @@ static bool rs_run_behind(struct rsess *rs, uint64_t others, int primary)
 			continue;
 		sl->lag[(sl->lag_head + sl->lag_count) % RS_LAG_MAX] = p->cur;
 		sl->lag_count++;
-		if (!rs_send(rs, i, NULL, &rs->unit, true))
+		if (!rs_send_ex(rs, i, NULL, &rs->unit, true, true))
 			return true;
 		sl->busy = false;
 		rs->busy_mask &= ~(1ULL << i);

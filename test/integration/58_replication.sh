@@ -317,7 +317,14 @@ check "ROLLBACK PREPARED 'bar'" chorus_sql "rollback prepared 'bar'"
 check_eq "... the row is on no node" "$(same3 0)" "$(per_node q 'select count(*) from tp where i = 2')"
 check_no_prepared "nothing is left prepared on any node"
 dec=$(per_node q "select count(*) from pgchorus.decisions where gid like 'pgc\_t58\_%'")
-check_match "decision rows: as many on every node" '^([1-9][0-9]*)\|\1\|\1$' "$dec"
+if ! check_match "decision rows: as many on every node" '^([1-9][0-9]*)\|\1\|\1$' "$dec"; then
+	for ((k = 0; k < NODE_COUNT; k++)); do
+		node_sql "$k" "select gid from pgchorus.decisions order by gid" >"$TEST_TMP/dec$k"
+		diag "node $k activity: $(node_sql "$k" "select string_agg(state || ':' || left(query, 50), ' | ') from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()")"
+	done
+	diag "only on node 0, not node 1: $(comm -23 "$TEST_TMP/dec0" "$TEST_TMP/dec1" | head -5 | tr '\n' ' ')"
+	diag "only on node 1, not node 0: $(comm -13 "$TEST_TMP/dec0" "$TEST_TMP/dec1" | head -5 | tr '\n' ' ')"
+fi
 
 chorus_stop TERM
 
