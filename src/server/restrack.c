@@ -188,5 +188,6 @@ uint8_t rt_pop_synth(struct restrack *rt)
 	if (kind != RT_SYNTH_PARSE && kind != RT_SYNTH_CLOSE)
 		return 0;
 	rt_pop(rt);
+	rt_drop_marks(rt);
 	return kind;
 }
