@@ -25,7 +25,18 @@ bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary);
 void rs_detach_node(int node, const char *why);
 void rs_commit_2pc(struct rsess *rs, bool client_commit);
 void rs_abort(struct rsess *rs);
-/* rsess.c: answer the unit (one transaction control statement) with TAG, as a node would. */
+/* rsess.c */
+void rs_unit_init(struct rs_unit *u);
+void rs_unit_free(struct rs_unit *u);
+/* Answer the unit here with an error. */
+void rs_local_error(struct rsess *rs, const char *sqlstate, const char *text);
+/* Hold a server of every live node; false: waiting for one, or the client closed. */
+bool rs_ensure_servers(struct rsess *rs);
+/* rroute.c: run the unit just read (rs->unit) */
+void rs_run_unit(struct rsess *rs);
+/* rroute.c: the node a read goes to. */
+int rs_read_target(struct rsess *rs);
+/* rroute.c: answer the unit (one transaction control statement) with TAG, as a node would. */
 bool rs_answer_locally(struct rsess *rs, const char *tag, bool dry);
 /* rsess.c: the unit is answered; ReadyForQuery, then the next unit. */
 void rs_finish(struct rsess *rs);

@@ -11,6 +11,8 @@
 # hold the decision is down.  Old decision rows are garbage-collected.
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=test/integration/lib_repl.sh
+. "$(dirname "$0")/lib_repl.sh"
 
 INST=t56
 OLD=100 # the boot of a pgchorus that died
@@ -95,16 +97,6 @@ finish_on() {
 	for k in "$@"; do
 		node_sql "$k" "$verb PREPARED '$g'" "$db" >/dev/null || return 1
 	done
-}
-
-# per_node CMD...: CMD K ... for every node, outputs joined by "|"
-per_node() {
-	local k out=""
-	for ((k = 0; k < NODE_COUNT; k++)); do
-		[ "$k" -gt 0 ] && out+="|"
-		out+=$("$@" "$k" 2>&1)
-	done
-	printf '%s\n' "$out"
 }
 
 prepared_on() {

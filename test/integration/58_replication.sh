@@ -13,6 +13,8 @@
 # shellcheck disable=SC2016  # $1 and the like are SQL, not shell
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=test/integration/lib_repl.sh
+. "$(dirname "$0")/lib_repl.sh"
 
 START=$SECONDS
 PGBENCH_T=${PGBENCH_T:-5}
@@ -21,41 +23,9 @@ REPL=('mode = "replication";' 'pool_mode = "session";' 'pool_size = 20;'
 
 # ---- helpers -----------------------------------------------------------------
 
-# per_node CMD...: "CMD ... K" for every node K, outputs joined by "|"
-per_node() {
-	local k out=""
-	for ((k = 0; k < NODE_COUNT; k++)); do
-		[ "$k" -gt 0 ] && out+="|"
-		out+=$("$@" "$k" 2>&1)
-	done
-	printf '%s\n' "$out"
-}
-
-# q SQL K: node_sql with the node last, for per_node
-q() {
-	node_sql "$2" "$1"
-}
-
-# same3 DESC VALUE...: VALUE on every node, e.g. same3 "..." "1:a" -> "1:a|1:a|1:a"
-same3() {
-	printf '%s|%s|%s\n' "$1" "$1" "$1"
-}
-
 # rows TABLE K: the table's rows as "id:v,..." ordered
 rows() {
 	node_sql "$2" "select coalesce(string_agg(id || ':' || v, ',' order by id), '') from $1"
-}
-
-# digest TABLE COLUMNS K: md5 of the table's rows (as text, ordered by all columns)
-digest() {
-	node_sql "$3" "select md5(coalesce(string_agg(r, E'\n' order by r), '')) from (select ($2)::text r from $1) s"
-}
-
-# check_identical DESC TABLE COLUMNS
-check_identical() {
-	local d
-	d=$(per_node digest "$2" "$3")
-	check_match "$1" '^([0-9a-f]{32})\|\1\|\1$' "$d" || diag "digests: $d"
 }
 
 no_prepared() {
@@ -69,10 +39,6 @@ no_prepared() {
 # check_no_prepared DESC: within 10 s pg_prepared_xacts is empty on every node
 check_no_prepared() {
 	check "$1" wait_until 10 no_prepared || diag "prepared: $(per_node prepared_list)"
-}
-
-prepared_list() {
-	node_sql "$1" "select coalesce(string_agg(gid, ' ' order by gid), '') from pg_prepared_xacts"
 }
 
 # run_pgbench DESC PGBENCH-ARGS...: one check for the run as a whole.
@@ -106,18 +72,6 @@ is_node_port() {
 		[ "$1" = "$p" ] && return 0
 	done
 	return 1
-}
-
-# sums K: "accounts/history/branches/tellers" balances of node K (diagnostics)
-sums() {
-	node_sql "$1" "select concat_ws('/', (select sum(abalance) from pgbench_accounts), (select sum(delta) from pgbench_history),
-		(select sum(bbalance) from pgbench_branches), (select sum(tbalance) from pgbench_tellers))"
-}
-
-bank_ok() {
-	node_sql "$1" "select (select sum(abalance) from pgbench_accounts) = (select coalesce(sum(delta), 0) from pgbench_history)
-		and (select sum(bbalance) from pgbench_branches) = (select coalesce(sum(delta), 0) from pgbench_history)
-		and (select sum(tbalance) from pgbench_tellers) = (select coalesce(sum(delta), 0) from pgbench_history)"
 }
 
 cluster_up 3
