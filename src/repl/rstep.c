@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pgchorus/client.h"
+#include "pgchorus/codec.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
@@ -120,6 +121,13 @@ static bool rs_write(struct rsess *rs, int node, struct server *s)
 	return true;
 }
 
+/* U is exactly one simple Query. */
+static bool rs_one_query(const struct rs_unit *u)
+{
+	return u && u->entries.len == 1 && u->msgs.len > 5 && u->msgs.data[0] == 'Q' &&
+	       u->msgs.len == 1 + (size_t)codec_get32(u->msgs.data + 1);
+}
+
 /*
  * Send to NODE: the Queries PRE (NULL-terminated, may be NULL; answers
  * swallowed), then unit U (may be NULL), swallowed unless NODE leads the
@@ -142,6 +150,22 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 	out = defer ? &sl->pend.msgs : &s->scratch;
 	if (!defer && sl->pend.msgs.len && !rs_take_pending(sl, s))
 		goto oom;
+	if (js && swallow && !(pre && *pre) && rs_one_query(u)) {
+		/* One Query "BEGIN ...\n;\n<the client's SQL>": the node answers
+		 * once.  Not for the leader: its client would see the BEGIN. */
+		struct msg_builder mb;
+		uint8_t flags = RT_SWALLOW | (rs->compare && u == &rs->unit ? RT_COMPARE : 0);
+
+		builder_begin(&mb, out, 'Q');
+		builder_bytes(&mb, js, strlen(js));
+		builder_bytes(&mb, "\n;\n", 3);
+		builder_bytes(&mb, u->msgs.data + 5, u->msgs.len - 5);
+		if (!builder_finish(&mb) || !rs_entry(sl, s, defer, RT_QUERY | flags))
+			goto oom;
+		sl->in_txn = true;
+		js = NULL;
+		u = NULL;
+	}
 	if (js) {
 		if (!msg_query(out, js) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
 			goto oom;
