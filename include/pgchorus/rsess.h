@@ -173,9 +173,6 @@ const char *rs_txn_time(struct rsess *rs);
  * into OUT (left empty when unchanged).  false: out of memory. */
 bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out);
 
-/* rstep.c: the node finished what it was given: send what was deferred. */
-bool rs_flush_pending(struct rsess *rs, int node);
-
 /* rsrv.c: answers of a server of a replicated session. */
 void rsrv_process(struct server *s);
 /* rsess.c, called by rsrv.c when every node of the step has answered. */

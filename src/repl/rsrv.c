@@ -174,8 +174,6 @@ void rsrv_process(struct server *s)
 			return;
 		}
 		iobuf_consume(&s->in, &w->bp, len);
-		if (rt_idle(&s->rt) && sl->pend.msgs.len && !rs_flush_pending(rs, node))
-			return;
 		if (sl->busy && rt_idle(&s->rt)) {
 			sl->busy = false;
 			rs->busy_mask &= ~(1ULL << node);

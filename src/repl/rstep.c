@@ -121,6 +121,10 @@ static bool rs_write(struct rsess *rs, int node, struct server *s)
 	return true;
 }
 
+/* Deferred writes per node (units, bytes) before they are sent anyway. */
+#define RS_DEFER_MAX 16
+#define RS_DEFER_BYTES (256u << 10)
+
 /* U is exactly one simple Query. */
 static bool rs_one_query(const struct rs_unit *u)
 {
@@ -132,9 +136,11 @@ static bool rs_one_query(const struct rs_unit *u)
  * Send to NODE: the Queries PRE (NULL-terminated, may be NULL; answers
  * swallowed), then unit U (may be NULL), swallowed unless NODE leads the
  * step.  JOIN: first the BEGIN the node needs to join the open transaction.
- * DEFER: a write the node runs behind the primary; while the node is still
- * working it waits with the node's other deferred messages, which all go
- * in one write when the node is done (rs_flush_pending()).
+ * DEFER: a write the node runs behind the primary: it waits with the node's
+ * other deferred writes until something else is sent to the node (the
+ * PREPARE at COMMIT, a ROLLBACK...) or RS_DEFER_MAX of them wait; then they
+ * all go in one write.  The node's backend then runs the transaction's
+ * writes in one go: far fewer round trips, wake-ups and system calls.
  */
 bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join, bool defer)
 {
@@ -146,7 +152,7 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 
 	if (!s)
 		return false;
-	defer = defer && (!rt_idle(&s->rt) || sl->pend.msgs.len);
+	defer = defer && sl->lag_count <= RS_DEFER_MAX && sl->pend.msgs.len < RS_DEFER_BYTES;
 	out = defer ? &sl->pend.msgs : &s->scratch;
 	if (!defer && sl->pend.msgs.len && !rs_take_pending(sl, s))
 		goto oom;
@@ -199,20 +205,6 @@ oom:
 bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join)
 {
 	return rs_send_ex(rs, node, pre, u, join, false);
-}
-
-bool rs_flush_pending(struct rsess *rs, int node)
-{
-	struct rs_slot *sl = &rs->slot[node];
-	struct server *s = sl->srv;
-
-	if (!s || !sl->pend.msgs.len)
-		return true;
-	if (!rs_take_pending(sl, s)) {
-		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-		return false;
-	}
-	return rs_write(rs, node, s);
 }
 
 /* Send U to every node of MASK; the nodes other than the leader get OTHERS
@@ -408,7 +400,13 @@ static bool rs_wait_lagging(struct rsess *rs)
 		return false;
 	rs_begin_step(rs, RS_SYNC, -1);
 	for (int i = 0; i < rs->n_nodes; i++) {
-		if (lag & (1ULL << i)) {
+		if (!(lag & (1ULL << i)))
+			continue;
+		if (rs->slot[i].pend.msgs.len) {
+			/* Send the deferred writes (and wait for them). */
+			if (!rs_send(rs, i, NULL, NULL, false) || rs->c->state == CL_CLOSING)
+				return true;
+		} else {
 			rs->slot[i].busy = true;
 			rs->busy_mask |= 1ULL << i;
 		}
