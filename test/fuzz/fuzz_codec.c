@@ -273,22 +273,6 @@ static void client_query(struct fuzz_run *fr, const uint8_t *msg, uint32_t len, 
 	buf_reset(&fr->out);
 }
 
-/* The tracker entry relay.c pushes for a client message; 0 if none. */
-static uint8_t client_entry(uint8_t type)
-{
-	switch (type) {
-	case 'Q': return RT_QUERY;
-	case 'P': return RT_PARSE;
-	case 'B': return RT_BIND;
-	case 'D': return RT_DESCRIBE;
-	case 'E': return RT_EXECUTE;
-	case 'C': return RT_CLOSE;
-	case 'S': return RT_SYNC;
-	case 'F': return RT_FUNCTION;
-	default: return 0;
-	}
-}
-
 static void require_rt_sane(const struct restrack *rt)
 {
 	FUZZ_REQUIRE(rt->count <= rt->cap);
@@ -321,7 +305,7 @@ static void drain_synth(struct restrack *rt)
 
 static void track_client(struct fuzz_run *fr, uint8_t type)
 {
-	uint8_t entry = client_entry(type);
+	uint8_t entry = rt_entry_for(type);
 	uint32_t bits = fuzz_rand(fr);
 
 	if (type == 'c' || type == 'f')

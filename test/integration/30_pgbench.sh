@@ -17,23 +17,6 @@ pgbench -i -s 2 -q -h 127.0.0.1 -p "$NODE0_PORT" postgres >"$TEST_TMP/pgbench-in
 chorus_conf 'pool_mode = "transaction";' 'pool_size = 4;'
 chorus_start
 
-# run_pgbench DESC PGBENCH-ARGS...: one check for the run as a whole.
-run_pgbench() {
-	local desc=$1 out processed failed rc
-	shift
-	out=$TEST_TMP/pgbench.out
-	with_timeout 40 pgbench -n -h 127.0.0.1 -p "$CHORUS_PORT" "$@" postgres >"$out" 2>&1
-	rc=$?
-	processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
-	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
-	if [ "$rc" -eq 0 ] && [ "${processed:-0}" -gt 0 ] && [ "$failed" = 0 ]; then
-		ok "$desc: $processed transactions, 0 failed"
-	else
-		not_ok "$desc (exit $rc, processed '${processed:-}', failed '${failed:-}')"
-		grep -v '^progress' "$out" | tail -n 25 | sed 's/^/#   /'
-	fi
-}
-
 # Highest number of client backends on node 0 seen while a command runs.
 max_backends=0
 sample_backends() {

@@ -41,23 +41,6 @@ check_no_prepared() {
 	check "$1" wait_until 10 no_prepared || diag "prepared: $(per_node prepared_list)"
 }
 
-# run_pgbench DESC PGBENCH-ARGS...: one check for the run as a whole.
-run_pgbench() {
-	local desc=$1 out processed failed rc
-	shift
-	out=$TEST_TMP/pgbench.out
-	with_timeout 40 pgbench -n -h 127.0.0.1 -p "$CHORUS_PORT" "$@" postgres >"$out" 2>&1
-	rc=$?
-	processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
-	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
-	if [ "$rc" -eq 0 ] && [ "${processed:-0}" -gt 0 ] && [ "$failed" = 0 ]; then
-		ok "$desc: $processed transactions, 0 failed"
-	else
-		not_ok "$desc (exit $rc, processed '${processed:-}', failed '${failed:-}')"
-		grep -v '^progress' "$out" | tail -n 25 | sed 's/^/#   /'
-	fi
-}
-
 # ports_of_reads N: one session running "select inet_server_port()" N times
 ports_of_reads() {
 	local i

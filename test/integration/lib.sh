@@ -42,6 +42,8 @@
 #   wait_until SECS CMD...       poll CMD every 0.1 s; status 0 once it succeeds
 #   with_timeout SECS CMD...     run CMD for at most SECS (use it, not plain timeout)
 #   bg_track PID                 kill PID at exit if still running
+#   run_pgbench DESC ARGS...     pgbench ARGS through pgchorus (40 s at most): one check,
+#                                ok when it ran transactions and none failed
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -433,3 +435,20 @@ _lib_exit() {
 trap _lib_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# run_pgbench DESC PGBENCH-ARGS...: one check for the run as a whole.
+run_pgbench() {
+	local desc=$1 out processed failed rc
+	shift
+	out=$TEST_TMP/pgbench.out
+	with_timeout 40 pgbench -n -h 127.0.0.1 -p "$CHORUS_PORT" "$@" postgres >"$out" 2>&1
+	rc=$?
+	processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+	if [ "$rc" -eq 0 ] && [ "${processed:-0}" -gt 0 ] && [ "$failed" = 0 ]; then
+		ok "$desc: $processed transactions, 0 failed"
+	else
+		not_ok "$desc (exit $rc, processed '${processed:-}', failed '${failed:-}')"
+		grep -v '^progress' "$out" | tail -n 25 | sed 's/^/#   /'
+	fi
+}
