@@ -80,7 +80,9 @@ struct rs_slot {
 	struct rs_outcome lag[RS_LAG_MAX]; /* the primary's outcomes of the units it runs behind */
 	uint8_t lag_head;
 	uint8_t lag_count;
-	struct rs_unit pend;   /* writes deferred while the node is busy (rs_send_ex) */
+	struct rs_unit pend;   /* writes deferred until the COMMIT (rs_send_ex) */
+	uint8_t pend_units;    /* compared units among them (the newest of lag[]) */
+	bool pend_joined;      /* ... and the node's BEGIN is among them */
 };
 
 

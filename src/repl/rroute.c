@@ -155,6 +155,9 @@ static void rs_route_failed(struct rsess *rs, uint32_t fl, bool single)
 	if (single && (fl & (STMT_F_TXN_COMMIT | STMT_F_TXN_ROLLBACK))) {
 		const char *pre[] = { "ROLLBACK", NULL };
 
+		rs_drop_pending(rs);
+		txn = rs_txn_mask(rs);
+
 		rs_begin_step(rs, RS_PARALLEL, leader);
 		if (!rs_send(rs, leader, NULL, &rs->unit, false))
 			return;
@@ -288,6 +291,10 @@ static void rs_route_txn(struct rsess *rs, uint32_t fl)
 		return;
 	}
 	if (fl & (STMT_F_TXN_ROLLBACK | STMT_F_RELEASE | STMT_F_ROLLBACK_TO)) {
+		if ((fl & STMT_F_TXN_ROLLBACK) && !(fl & STMT_F_ROLLBACK_TO)) {
+			rs_drop_pending(rs); /* the other nodes need not run what is undone */
+			txn = rs_txn_mask(rs);
+		}
 		rs_step_parallel(rs, txn ? txn : 1ULL << rs_txn_leader(rs), rs_txn_leader(rs), false);
 		return;
 	}

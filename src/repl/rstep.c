@@ -101,7 +101,26 @@ static bool rs_take_pending(struct rs_slot *sl, struct server *s)
 			return false;
 	buf_reset(&sl->pend.msgs);
 	buf_reset(&sl->pend.entries);
+	sl->pend_units = 0;
+	sl->pend_joined = false;
 	return true;
+}
+
+void rs_drop_pending(struct rsess *rs)
+{
+	for (int i = 0; i < rs->n_nodes; i++) {
+		struct rs_slot *sl = &rs->slot[i];
+
+		if (!sl->pend.msgs.len)
+			continue;
+		sl->lag_count = sl->lag_count > sl->pend_units ? (uint8_t)(sl->lag_count - sl->pend_units) : 0;
+		if (sl->pend_joined)
+			sl->in_txn = false; /* it never began the transaction */
+		buf_reset(&sl->pend.msgs);
+		buf_reset(&sl->pend.entries);
+		sl->pend_units = 0;
+		sl->pend_joined = false;
+	}
 }
 
 static bool rs_write(struct rsess *rs, int node, struct server *s)
@@ -169,6 +188,8 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 		if (!builder_finish(&mb) || !rs_entry(sl, s, defer, RT_QUERY | flags))
 			goto oom;
 		sl->in_txn = true;
+		sl->pend_joined |= defer;
+		sl->pend_units += defer && (flags & RT_COMPARE);
 		js = NULL;
 		u = NULL;
 	}
@@ -176,6 +197,7 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 		if (!msg_query(out, js) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
 			goto oom;
 		sl->in_txn = true;
+		sl->pend_joined |= defer;
 	}
 	for (; pre && *pre; pre++)
 		if (!msg_query(out, *pre) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
@@ -188,6 +210,7 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 		for (size_t i = 0; i < u->entries.len; i++)
 			if (!rs_entry(sl, s, defer, u->entries.data[i] | flags))
 				goto oom;
+		sl->pend_units += defer && (flags & RT_COMPARE);
 	}
 	rs->step_mask |= 1ULL << node;
 	if (defer)

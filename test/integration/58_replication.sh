@@ -99,6 +99,8 @@ check "BEGIN; writes; ROLLBACK through pgchorus" \
 	chorus_psql -qAt -c begin -c "insert into t values (8, 'h')" -c "update t set v = 'x' where id = 1" \
 	-c "delete from t where id = 2" -c rollback
 check_eq "ROLLBACK leaves nothing on any node" "$before" "$(per_node rows t)"
+check_eq "... and no node is left in a transaction (writes waiting for the others were dropped)" "$(same3 0)" \
+	"$(per_node q "select count(*) from pg_stat_activity where state like 'idle in transaction%'")"
 
 out=$(chorus_psql -At -v ON_ERROR_STOP=0 -c begin -c "insert into t values (9, 'i')" -c "update t set v = 'y' where id = 1" \
 	-c 'select 1/0' -c commit 2>&1)
