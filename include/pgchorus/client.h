@@ -5,6 +5,7 @@
 #ifndef PGCHORUS_CLIENT_H
 #define PGCHORUS_CLIENT_H
 
+#include "pgchorus/codec.h"
 #include "pgchorus/core-t.h"
 
 struct worker;
@@ -51,6 +52,11 @@ bool client_auth_lookup(struct client *c, auth_lookup_cb done);
 void client_auth_lookup_cancel(struct client *c);
 /* relay.c: process buffered client messages. */
 void client_process(struct client *c);
+/* relay.c: is a client message framed as F (codec_frame) with TYPE and LEN
+ * acceptable after login?  Terminate is not (the caller closes). */
+bool client_frame_ok(enum codec_frame f, uint8_t type, uint32_t len);
+/* Close C for a message client_frame_ok() refused (DECLARED: its length field). */
+void client_close_bad_frame(struct client *c, enum codec_frame f, uint8_t type, uint32_t declared);
 /* relay.c: synthesized responses that reached the head of the server's queue. */
 bool relay_emit_synth(struct client *c, struct server *s);
 

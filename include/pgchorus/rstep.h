@@ -28,8 +28,6 @@ void rs_detach_node(int node, const char *why);
 void rs_commit_2pc(struct rsess *rs, bool client_commit);
 void rs_abort(struct rsess *rs);
 /* rsess.c */
-void rs_unit_init(struct rs_unit *u);
-void rs_unit_free(struct rs_unit *u);
 /* Answer the unit here with an error. */
 void rs_local_error(struct rsess *rs, const char *sqlstate, const char *text);
 /* Hold a server of every live node; false: waiting for one, or the client closed. */

@@ -456,11 +456,14 @@ void clients_janitor(struct worker *w)
 			if (c->rs) {
 				if (!rsess_between_units(c))
 					break;
-				if (rsess_idle(c) ? expired(now, c->last_active, cfg->client_idle_timeout) :
-				    expired(now, c->last_active, cfg->idle_in_transaction_timeout))
-					client_close(c, rsess_idle(c) ? SQLSTATE_IDLE_SESSION_TIMEOUT : SQLSTATE_IDLE_IN_TXN_TIMEOUT,
-						     rsess_idle(c) ? "terminating connection due to idle-session timeout"
-								   : "terminating connection due to idle-in-transaction timeout");
+				if (!rsess_idle(c)) {
+					if (expired(now, c->last_active, cfg->idle_in_transaction_timeout))
+						client_close(c, SQLSTATE_IDLE_IN_TXN_TIMEOUT,
+							     "terminating connection due to idle-in-transaction timeout");
+				} else if (expired(now, c->last_active, cfg->client_idle_timeout)) {
+					client_close(c, SQLSTATE_IDLE_SESSION_TIMEOUT,
+						     "terminating connection due to idle-session timeout");
+				}
 				break;
 			}
 			if (!s)

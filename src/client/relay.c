@@ -49,6 +49,28 @@ static bool relay_valid_type(uint8_t type)
 	}
 }
 
+bool client_frame_ok(enum codec_frame f, uint8_t type, uint32_t len)
+{
+	if (f != FRAME_OK || !relay_valid_type(type))
+		return false;
+	/* Control messages are small; a huge one is an attack or a bug. */
+	return len - 1 <= RELAY_SMALL_MESSAGE_LIMIT || relay_large_type(type);
+}
+
+void client_close_bad_frame(struct client *c, enum codec_frame f, uint8_t type, uint32_t declared)
+{
+	if (f == FRAME_TOO_LARGE)
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "message of %u bytes exceeds max_message_size", declared);
+	else if (f != FRAME_OK)
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length");
+	else if (type == 'X')
+		client_close(c, NULL, "client sent Terminate");
+	else if (relay_valid_type(type))
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length");
+	else
+		client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid frontend message type %d", type);
+}
+
 /* A message of LEN bytes must be seen whole: send what came before it and
  * make room for it; processing resumes when more bytes arrive. */
 static int relay_wait_whole(struct client *c, struct outv *ov, uint32_t len)
@@ -96,25 +118,11 @@ void client_process(struct client *c)
 		f = codec_frame(outv_cur(&ov), avail, w->cfg->max_message_size, &type, &len);
 		if (f == FRAME_NEED_MORE)
 			break;
-		if (f != FRAME_OK || !relay_valid_type(type)) {
+		if (!client_frame_ok(f, type, len)) {
 			uint32_t declared = codec_get32(outv_cur(&ov) + 1);
 
 			r = outv_flush(&ov);
-			if (f == FRAME_TOO_LARGE)
-				client_close(c, SQLSTATE_PROTOCOL_VIOLATION,
-					     "message of %u bytes exceeds max_message_size", declared);
-			else if (f != FRAME_OK)
-				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length");
-			else if (type == 'X')
-				client_close(c, NULL, "client sent Terminate");
-			else
-				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid frontend message type %d", type);
-			return;
-		}
-		if (len - 1 > RELAY_SMALL_MESSAGE_LIMIT && !relay_large_type(type)) {
-			/* Control messages are small; a huge one is an attack or a bug. */
-			r = outv_flush(&ov);
-			client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length");
+			client_close_bad_frame(c, f, type, declared);
 			return;
 		}
 		if (!s && (type == 'c' || type == 'd' || type == 'f')) {

@@ -165,23 +165,18 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 	}
 }
 
-static bool rs_valid_type(uint8_t type)
-{
-	switch (type) {
-	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'C': case 'S': case 'F':
-	case 'H': case 'd': case 'c': case 'f': case 'X':
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* COPY FROM STDIN running: the client's data goes to every node of the COPY. */
 static bool rs_copy_message(struct rsess *rs, const uint8_t *msg, uint32_t len)
 {
-	struct rs_unit u;
 	uint8_t type = msg[0];
-	bool ok;
+	uint8_t entry = rt_entry_for(type);
+	/* The message as a unit of its own, read in place (nothing is copied
+	 * but into the servers' output). */
+	const struct rs_unit u = {
+		.msgs = { .data = (uint8_t *)msg, .len = len },
+		.entries = { .data = &entry, .len = entry ? 1 : 0 },
+	};
+	bool ok = true;
 
 	if (type == 'c' || type == 'f') {
 		rs->copy_done = true;
@@ -197,8 +192,6 @@ static bool rs_copy_message(struct rsess *rs, const uint8_t *msg, uint32_t len)
 			return true; /* ignored by the server during COPY */
 		rs->copy_in = false;
 	}
-	rs_unit_init(&u);
-	ok = rs_unit_add(&u, msg, len);
 	for (int i = 0; ok && i < rs->n_nodes; i++) {
 		struct rs_slot *sl = &rs->slot[i];
 
@@ -207,7 +200,6 @@ static bool rs_copy_message(struct rsess *rs, const uint8_t *msg, uint32_t len)
 		/* A node whose COPY already ended ignores the data. */
 		ok = rs_send(rs, i, NULL, &u, false);
 	}
-	rs_unit_free(&u);
 	return ok || rs->c->state == CL_CLOSING;
 }
 
@@ -235,23 +227,13 @@ void rsess_process(struct client *c)
 		avail = iobuf_avail(&c->in);
 		p = iobuf_head(&c->in);
 		f = codec_frame(p, avail, w->cfg->max_message_size, &type, &len);
-		if (f != FRAME_OK || !rs_valid_type(type)) {
-			if (f == FRAME_TOO_LARGE)
-				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "message of %u bytes exceeds max_message_size",
-					     codec_get32(p + 1));
-			else if (f != FRAME_OK)
-				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length");
-			else
-				client_close(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid frontend message type %d", type);
+		if (!client_frame_ok(f, type, len)) {
+			client_close_bad_frame(c, f, type, codec_get32(p + 1));
 			break;
 		}
 		if (avail < len) {
 			if (!iobuf_grow_toward(&c->in, &w->bp, len))
 				client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-			break;
-		}
-		if (type == 'X') {
-			client_close(c, NULL, "client sent Terminate");
 			break;
 		}
 		if (rs->step != RS_NONE) {

@@ -25,13 +25,13 @@
 /* Bytes of a client's next messages read while a step runs. */
 #define RS_READ_AHEAD 4096
 
-void rs_unit_init(struct rs_unit *u)
+static void rs_unit_init(struct rs_unit *u)
 {
 	buf_init(&u->msgs);
 	buf_init(&u->entries);
 }
 
-void rs_unit_free(struct rs_unit *u)
+static void rs_unit_free(struct rs_unit *u)
 {
 	buf_free(&u->msgs);
 	buf_free(&u->entries);
