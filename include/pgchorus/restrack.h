@@ -40,7 +40,9 @@ enum rt_kind {
 #define RT_NAMED 0x40     /* flag: a named Parse whose ParseComplete confirms a statement */
 #define RT_COMPARE 0x40   /* flag, replication mode (no RT_NAMED there): outcome compared between nodes */
 #define RT_INJECTED 0x20  /* flag: replication mode, a message pgchorus added (BEGIN, 2PC) */
-#define RT_KIND(e) ((e) & 0x1f)
+#define RT_SHIP 0x10      /* flag: replication mode, row shipping: answers carry an extra column
+                           * (rows) or belong to a capture query (rship.c) */
+#define RT_KIND(e) ((e) & 0x0f)
 
 struct restrack {
 	uint8_t *ring;

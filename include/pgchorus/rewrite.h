@@ -17,7 +17,7 @@
  * USING expressions of ALTER TABLE ... ALTER COLUMN TYPE), anywhere in them
  * (subqueries, CTEs, function arguments, RETURNING), in every statement of
  * a multi-statement string:
- *   now(), transaction_timestamp(), statement_timestamp(), unqualified or
+ *   now(), transaction_timestamp(), unqualified or
  *   pg_catalog.-qualified, no arguments        -> (REF)
  *   CURRENT_TIMESTAMP                           -> (REF)
  *   CURRENT_TIMESTAMP(p)                        -> ((REF)::timestamptz(p))
@@ -29,8 +29,8 @@
  *     'now'::date, CAST('now' AS date)          -> (REF)::date, CAST((REF) AS date)
  *                                                  (only the literal changes)
  *     date 'now'                                -> ((REF)::date)
- * statement_timestamp() becomes the transaction time: through the proxy the
- * two are the same.  Where a call names a column of a SELECT or RETURNING
+ * statement_timestamp() is left alone (it differs per statement): a write
+ * using it is shipped as rows (ship.h).  Where a call names a column of a SELECT or RETURNING
  * list ("SELECT now()" gives a column "now"), the replacement is a scalar
  * subquery that keeps the name: (SELECT (REF) AS "now").
  *

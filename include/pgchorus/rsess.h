@@ -30,6 +30,8 @@
 #include "pgchorus/classify.h"
 #include "pgchorus/core-t.h"
 #include "pgchorus/hmap.h"
+#include "pgchorus/list.h"
+#include "pgchorus/ship.h"
 #include "pgchorus/twopc.h"
 
 /* Any transaction control flag (classify.h). */
@@ -48,6 +50,8 @@ enum rs_step {
 	RS_PREPARE,
 	RS_COMMIT,
 	RS_ABORT,
+	RS_LOOKUP,    /* reading a table's description from the primary's catalog (rship.c) */
+	RS_ORDER,     /* a shipped write waits for commits it saw on the primary (corder.h) */
 };
 
 /* A unit: client messages, with the tracker entries their answers need. */
@@ -135,12 +139,32 @@ struct rsess {
 	bool rw_has_info;      /* rw_info: the class of the Query or Parse just read */
 	struct stmt_info rw_info;
 	int unnamed_now_param; /* ... for the unnamed statement */
+	/* row shipping (rship.c) */
+	struct ship_stmt ship;     /* the unit's statement, analysed at read time */
+	struct ship_stmt rw_ship;  /* ... of the Query or Parse just read */
+	struct ship_stmt unnamed_ship;        /* of the unnamed statement */
+	struct ship_stmt unnamed_portal_ship; /* of the unnamed portal */
+	bool ship_on;              /* the unit runs on the primary only; its rows go to the others */
+	bool ship_oom;
+	struct ship_table *ship_t; /* its table (in rs->tables) */
+	uint32_t ship_n;           /* rows captured */
+	struct buf ship_rows;      /* "E'(...)'::table, ..." */
+	struct buf ship_cap;       /* rows of a capture or lookup query */
+	struct buf ship_pre;       /* setval()s for the other nodes, NUL-separated */
+	struct rs_unit ship_unit;  /* the apply statement for the other nodes */
+	struct strmap tables;      /* "schema\x01table" -> struct ship_table */
+	unsigned tables_gen;
+	uint64_t order_need;       /* RS_ORDER: commit tickets that must have ended */
+	struct list order_link;    /* in the worker's order_waiters */
+	bool order_waiting;
+	uint64_t commit_ticket;    /* corder ticket of the commit in progress (0: none) */
 };
 
 /* A named statement or portal (rsess.c maps). */
 struct rs_named {
 	struct stmt_info info; /* first: the map's values are read as struct stmt_info */
 	int now_param;         /* Bind appends the transaction time as this parameter (0: no) */
+	struct ship_stmt ship; /* row shipping analysis of the statement (kind SHIP_NO: none) */
 	char sql[];            /* text, kept for transaction control (BEGIN replay) */
 };
 
@@ -174,6 +198,27 @@ const char *rs_txn_time(struct rsess *rs);
 /* rnow.c: MSG (Query, Parse or Bind) rewritten for the transaction time
  * into OUT (left empty when unchanged).  false: out of memory. */
 bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out);
+
+/* rship.c (ship.h, doc/determinism.md) */
+bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *si, struct ship_stmt *st,
+		     struct buf *out);
+bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t *msg, uint32_t len, bool *fwd);
+bool rs_ship_route(struct rsess *rs, bool in_block);
+void rs_ship_lookup_done(struct rsess *rs);
+bool rs_ship_build(struct rsess *rs);
+void rs_ship_pre(struct rsess *rs, const char **pre, int n);
+bool rs_ship_order_ok(struct rsess *rs, uint64_t need);
+void rs_ship_order_wake(struct worker *w);
+void rs_ship_reset_unit(struct rsess *rs);
+void rs_ship_free(struct rsess *rs);
+/* The session no longer waits for commits (it is going away). */
+void rs_ship_unwait(struct rsess *rs);
+/* DDL ran (ALL_SESSIONS) or this session's search_path may have changed. */
+void rs_ship_ddl(struct rsess *rs, bool all_sessions);
+/* rstep.c: the primary ran a shipped unit and the commit order allows: the others get it. */
+void rs_ship_go(struct rsess *rs);
+/* rstep.c: send a Query of pgchorus's own to NODE (answers swallowed; FLAGS added to its entry). */
+bool rs_send_injected(struct rsess *rs, int node, const char *sql, uint8_t flags);
 
 /* rsrv.c: answers of a server of a replicated session. */
 void rsrv_process(struct server *s);

@@ -79,6 +79,7 @@ struct worker {
 	int open_handles;                /* clients + servers + cancel connections */
 	struct worker_stats stats;
 	struct classify_cache classify;  /* replication mode: statement classes by text */
+	struct list order_waiters;       /* replication mode: sessions waiting for commits (corder.h) */
 };
 
 /* Process-wide state shared by workers; written only before workers start,

@@ -14,6 +14,7 @@
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/pool.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/scram.h"
 #include "pgchorus/worker.h"
 
@@ -240,6 +241,7 @@ static void worker_inbox_cb(uv_async_t *a)
 			config_unref(m->cfg);
 		free(m);
 	}
+	rs_ship_order_wake(w);
 }
 
 static void worker_janitor_cb(uv_timer_t *t)
@@ -248,6 +250,7 @@ static void worker_janitor_cb(uv_timer_t *t)
 
 	pools_janitor(w);
 	clients_janitor(w);
+	rs_ship_order_wake(w); /* in case a wake-up was missed */
 	if (w->run == WORKER_RUNNING)
 		return;
 	if (w->run == WORKER_SHUTDOWN && w->cfg->shutdown_timeout > 0 &&
@@ -322,6 +325,7 @@ int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *o
 		if (!classify_cache_init(&w->classify, 0, 0) || uv_loop_init(&w->loop) != 0 ||
 		    uv_mutex_init(&w->inbox_lock) != 0)
 			return -ENOMEM;
+		list_init(&w->order_waiters);
 		uv_async_init(&w->loop, &w->async, worker_inbox_cb);
 		w->async.data = w;
 		uv_timer_init(&w->loop, &w->janitor);

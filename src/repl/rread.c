@@ -24,11 +24,16 @@
 
 /* ---- reading the client's messages ---- */
 
+static bool rs_unit_add_ex(struct rs_unit *u, const uint8_t *msg, uint32_t len, uint8_t flags)
+{
+	uint8_t e = rt_entry_for(msg[0]) | flags;
+
+	return buf_append(&u->msgs, msg, len) && (!(e & 0x0f) || buf_append(&u->entries, &e, 1));
+}
+
 static bool rs_unit_add(struct rs_unit *u, const uint8_t *msg, uint32_t len)
 {
-	uint8_t e = rt_entry_for(msg[0]);
-
-	return buf_append(&u->msgs, msg, len) && (!e || buf_append(&u->entries, &e, 1));
+	return rs_unit_add_ex(u, msg, len, 0);
 }
 
 static void rs_merge(struct stmt_info *acc, const struct stmt_info *si)
@@ -46,7 +51,7 @@ static bool rs_set_sql(struct rsess *rs, const char *sql)
 }
 
 static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_info *si, const char *sql,
-			int now_param)
+			int now_param, const struct ship_stmt *ship)
 {
 	size_t n = si->cls == STMT_TXN && sql ? strlen(sql) : 0;
 	struct rs_named *v = malloc(sizeof(*v) + n + 1);
@@ -56,6 +61,10 @@ static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_in
 		return false;
 	v->info = *si;
 	v->now_param = now_param;
+	if (ship)
+		v->ship = *ship;
+	else
+		memset(&v->ship, 0, sizeof(v->ship));
 	memcpy(v->sql, n ? sql : "", n + 1);
 	if (!strmap_put(m, name, v, &old)) {
 		free(v);
@@ -66,14 +75,27 @@ static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_in
 }
 
 static const struct stmt_info unknown_info = { .cls = STMT_UNKNOWN, .n_stmts = 1 };
+static const struct ship_stmt no_ship;
+
+/* Answers of statements with the row-shipping column carry it (rship.c). */
+static uint8_t ship_flag(const struct ship_stmt *st)
+{
+	return st && (st->kind == SHIP_INSERT || st->kind == SHIP_UPDATE || st->kind == SHIP_DELETE) ? RT_SHIP : 0;
+}
+
+static const struct ship_stmt *named_ship(const void *named)
+{
+	return named ? &((const struct rs_named *)named)->ship : &no_ship;
+}
 
 /* Note what one extended-protocol (or Query) message means for the unit.
  * false: malformed (protocol violation) or out of memory (*oom). */
-static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, bool *oom)
+static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, bool *oom, uint8_t *eflags)
 {
 	struct msg_reader r;
 	struct classify_cache *cc = &rs->c->w->classify;
 
+	*eflags = 0;
 	reader_init(&r, msg + 5, len - 5);
 	switch (type) {
 	case 'Q': {
@@ -83,6 +105,8 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 			return false;
 		rs_merge(&rs->cls, rs->rw_has_info ? &rs->rw_info : classify_cached(cc, sql, strlen(sql)));
 		rs->u_exec++;
+		rs->ship = rs->rw_ship;
+		*eflags = ship_flag(&rs->rw_ship);
 		if (!rs_set_sql(rs, sql))
 			return !(*oom = true);
 		return true;
@@ -100,10 +124,12 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 		if (!*name) {
 			rs->unnamed_stmt = *si;
 			rs->unnamed_now_param = rs->rw_now_param;
+			rs->unnamed_ship = rs->rw_ship;
 			return true;
 		}
 		rs->u_state = true;
-		if (!rs_put_info(&rs->stmts, name, si, sql, rs->rw_now_param) || !rs_unit_add(&rs->state, msg, len))
+		if (!rs_put_info(&rs->stmts, name, si, sql, rs->rw_now_param, &rs->rw_ship) ||
+		    !rs_unit_add(&rs->state, msg, len))
 			return !(*oom = true);
 		return true;
 	}
@@ -114,15 +140,19 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 
 		if (r.err)
 			return false;
+		const struct ship_stmt *ship;
+
 		si = *name ? strmap_get(&rs->stmts, name) : &rs->unnamed_stmt;
+		ship = *name ? named_ship(si) : &rs->unnamed_ship;
 		if (!si)
 			si = &unknown_info;
 		if (*name && si != &unknown_info && ((const struct rs_named *)si)->sql[0] &&
 		    !rs_set_sql(rs, ((const struct rs_named *)si)->sql))
 			return !(*oom = true);
-		if (!*portal)
+		if (!*portal) {
 			rs->unnamed_portal = *si;
-		else if (!rs_put_info(&rs->portals, portal, si, NULL, 0))
+			rs->unnamed_portal_ship = *ship;
+		} else if (!rs_put_info(&rs->portals, portal, si, NULL, 0, ship))
 			return !(*oom = true);
 		return true;
 	}
@@ -135,6 +165,20 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 		si = *portal ? strmap_get(&rs->portals, portal) : &rs->unnamed_portal;
 		rs_merge(&rs->cls, si ? si : &unknown_info);
 		rs->u_exec++;
+		rs->ship = *(*portal ? named_ship(si) : &rs->unnamed_portal_ship);
+		*eflags = ship_flag(&rs->ship);
+		return true;
+	}
+	case 'D': {
+		uint8_t what = reader_byte(&r);
+		const char *name = reader_string(&r);
+
+		if (r.err)
+			return false;
+		if (what == 'S')
+			*eflags = ship_flag(*name ? named_ship(strmap_get(&rs->stmts, name)) : &rs->unnamed_ship);
+		else
+			*eflags = ship_flag(*name ? named_ship(strmap_get(&rs->portals, name)) : &rs->unnamed_portal_ship);
 		return true;
 	}
 	case 'C': {
@@ -215,6 +259,7 @@ void rsess_process(struct client *c)
 		uint8_t type;
 		enum codec_frame f;
 		bool oom = false, consumed = false;
+		uint8_t eflags = 0;
 
 		if (rs->u_ready && rs->step == RS_NONE) {
 			rs_run_unit(rs);
@@ -264,7 +309,7 @@ void rsess_process(struct client *c)
 			len = (uint32_t)rs->rw.len;
 			consumed = true;
 		}
-		if (!rs_note(rs, type, p, len, &oom) || !rs_unit_add(&rs->unit, p, len) ||
+		if (!rs_note(rs, type, p, len, &oom, &eflags) || !rs_unit_add_ex(&rs->unit, p, len, eflags) ||
 		    rs->unit.msgs.len > RS_MAX_UNIT) {
 			if (oom || rs->unit.msgs.len <= RS_MAX_UNIT)
 				client_close(c, oom ? SQLSTATE_OUT_OF_MEMORY : SQLSTATE_PROTOCOL_VIOLATION,

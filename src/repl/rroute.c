@@ -351,17 +351,27 @@ void rs_run_unit(struct rsess *rs)
 	}
 	if (in_block && (fl & STMT_F_NO_2PC))
 		rs->no_2pc = true;
+	/* Table descriptions for row shipping: DDL may change any, SET search_path
+	 * what this session's names mean. */
+	if (ci->cls >= STMT_DDL && ci->cls != STMT_UNKNOWN)
+		rs_ship_ddl(rs, true);
+	else if (ci->cls == STMT_SESSION)
+		rs_ship_ddl(rs, false);
 	if ((fl & STMT_F_TXN_ANY) || ci->cls == STMT_NO_TXN_BLOCK) {
 		/* Transaction control among other statements, or what cannot run
 		 * in a block: primary first, no two-phase commit. */
 		rs_step_write(rs, in_block && ci->cls == STMT_NO_TXN_BLOCK ? 1ULL << primary : live, false);
 		return;
 	}
+	if (single && !(fl & STMT_F_COPY_FROM) && rs_ship_route(rs, in_block))
+		return; /* its rows are shipped (rship.c) */
 	switch (ci->cls) {
 	case STMT_READ:
 	case STMT_UNKNOWN:
 	case STMT_TXN:
-		rs_step_read(rs, ci->cls == STMT_UNKNOWN && !in_block ? primary : rs_read_target(rs));
+		/* currval()/lastval() only mean something where nextval() ran: the primary. */
+		rs_step_read(rs, (ci->cls == STMT_UNKNOWN && !in_block) || (fl & STMT_F_SEQUENCE) ? primary
+												     : rs_read_target(rs));
 		return;
 	case STMT_SESSION:
 		rs_step_parallel(rs, live, primary, false);

@@ -11,6 +11,7 @@
 
 #include "pgchorus/cancel.h"
 #include "pgchorus/client.h"
+#include "pgchorus/corder.h"
 #include "pgchorus/codec.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
@@ -54,6 +55,7 @@ static void rs_unit_reset(struct rsess *rs)
 	rs->compare = false;
 	rs->client_commit = false;
 	rs->copy_in = rs->copy_done = rs->copy_need_sync = false;
+	rs_ship_reset_unit(rs);
 }
 
 bool rsess_create(struct client *c)
@@ -81,6 +83,7 @@ bool rsess_create(struct client *c)
 	buf_init(&rs->rw);
 	strmap_init(&rs->stmts);
 	strmap_init(&rs->portals);
+	strmap_init(&rs->tables);
 	rs_unit_reset(rs);
 	c->rs = rs;
 	return true;
@@ -112,6 +115,9 @@ void rsess_release(struct client *c)
 			server_close(s, "client went away during a transaction");
 		}
 	}
+	corder_end(rs->commit_ticket);
+	rs->commit_ticket = 0;
+	rs_ship_unwait(rs);
 	if (rs->gid_live) {
 		/* Prepared somewhere, perhaps: the resolver finishes it. */
 		resolver_gid_end(rs->gid);
@@ -136,6 +142,7 @@ void rsess_free(struct client *c)
 	strmap_destroy(&rs->stmts);
 	strmap_foreach(&rs->portals, rs_free_value, NULL);
 	strmap_destroy(&rs->portals);
+	rs_ship_free(rs);
 	for (int i = 0; i < rs->n_nodes; i++)
 		rs_unit_free(&rs->slot[i].pend);
 	free(rs->slot);
@@ -255,6 +262,8 @@ void rs_finish(struct rsess *rs)
 	}
 	if (rs->txn == 'I')
 		rs_txn_reset(rs);
+	corder_end(rs->commit_ticket);
+	rs->commit_ticket = 0;
 	rs->step = RS_NONE;
 	if (c->close_when_idle && rs->txn == 'I') {
 		client_flush_scratch(c);

@@ -79,7 +79,10 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 	uint8_t entry;
 	enum rt_verdict v = rt_response(&s->rt, type, &entry);
 	bool leader = sl->busy && rs->leader == node;
+	bool fwd;
 
+	if ((entry & RT_SHIP) && type != 'Z' && rs_ship_answer(rs, entry, leader, msg, len, &fwd))
+		return fwd;
 	switch (type) {
 	case 'C':
 		/* A BEGIN pgchorus put in front of a Query on some nodes only is not

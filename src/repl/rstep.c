@@ -10,6 +10,7 @@
 
 #include "pgchorus/client.h"
 #include "pgchorus/codec.h"
+#include "pgchorus/corder.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
@@ -144,6 +145,12 @@ static bool rs_write(struct rsess *rs, int node, struct server *s)
 #define RS_DEFER_MAX 16
 #define RS_DEFER_BYTES (256u << 10)
 
+/* Are the outcomes of U compared between the nodes? */
+static bool rs_compared(const struct rsess *rs, const struct rs_unit *u)
+{
+	return rs->compare && (u == &rs->unit || u == &rs->ship_unit);
+}
+
 /* U is exactly one simple Query. */
 static bool rs_one_query(const struct rs_unit *u)
 {
@@ -179,7 +186,7 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 		/* One Query "BEGIN ...\n;\n<the client's SQL>": the node answers
 		 * once.  Not for the leader: its client would see the BEGIN. */
 		struct msg_builder mb;
-		uint8_t flags = RT_SWALLOW | (rs->compare && u == &rs->unit ? RT_COMPARE : 0);
+		uint8_t flags = RT_SWALLOW | (rs_compared(rs, u) ? RT_COMPARE : 0);
 
 		builder_begin(&mb, out, 'Q');
 		builder_bytes(&mb, js, strlen(js));
@@ -203,7 +210,7 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 		if (!msg_query(out, *pre) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
 			goto oom;
 	if (u) {
-		uint8_t flags = (swallow ? RT_SWALLOW : 0) | (rs->compare && u == &rs->unit ? RT_COMPARE : 0);
+		uint8_t flags = (swallow ? RT_SWALLOW : 0) | (rs_compared(rs, u) ? RT_COMPARE : 0);
 
 		if (!buf_append(out, u->msgs.data, u->msgs.len))
 			goto oom;
@@ -223,6 +230,25 @@ oom:
 	buf_reset(&s->scratch);
 	client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 	return false;
+}
+
+bool rs_send_injected(struct rsess *rs, int node, const char *sql, uint8_t flags)
+{
+	struct rs_slot *sl = &rs->slot[node];
+	struct server *s = sl->srv;
+
+	if (!s)
+		return false;
+	if ((sl->pend.msgs.len && !rs_take_pending(sl, s)) || !msg_query(&s->scratch, sql) ||
+	    !rt_push(&s->rt, RT_QUERY | RT_SWALLOW | RT_INJECTED | flags)) {
+		buf_reset(&s->scratch);
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	rs->step_mask |= 1ULL << node;
+	sl->busy = true;
+	rs->busy_mask |= 1ULL << node;
+	return rs_write(rs, node, s);
 }
 
 bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join)
@@ -454,6 +480,8 @@ void rs_commit_2pc(struct rsess *rs, bool client_commit)
 		mask = rs_txn_mask(rs);
 		rs->compare = true;
 		rs->target_mask = mask;
+		if (!rs->commit_ticket)
+			rs->commit_ticket = corder_begin();
 		rs_begin_step(rs, RS_PRIMARY, node_primary());
 		if (rs_send(rs, node_primary(), NULL, &rs->unit, false) && !rs->busy_mask)
 			rsess_step_done(rs);
@@ -492,6 +520,9 @@ static void rs_commit_prepared(struct rsess *rs)
 
 	snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", rs->gid);
 	rs_begin_step(rs, RS_COMMIT, -1);
+	/* Shipped writes that run from now on wait for this commit (corder.h). */
+	if (!rs->commit_ticket)
+		rs->commit_ticket = corder_begin();
 	rs->commit_local = rs->client_commit && rs_answer_locally(rs, "COMMIT", true);
 	for (int i = 0; i < rs->n_nodes; i++) {
 		struct rs_slot *sl = &rs->slot[i];
@@ -574,7 +605,8 @@ static void rs_gid_done(struct rsess *rs, bool kick)
  * connection each), their outcomes are compared as they come (rsrv.c) and
  * the commit waits for them (RS_SYNC).  true: done so.
  */
-static bool rs_run_behind(struct rsess *rs, uint64_t others, int primary)
+static bool rs_run_behind(struct rsess *rs, uint64_t others, int primary, const struct rs_unit *u,
+			  const char *const *pre)
 {
 	struct rs_slot *p = &rs->slot[primary];
 
@@ -589,9 +621,11 @@ static bool rs_run_behind(struct rsess *rs, uint64_t others, int primary)
 
 		if (!(others & (1ULL << i)))
 			continue;
-		sl->lag[(sl->lag_head + sl->lag_count) % RS_LAG_MAX] = p->cur;
-		sl->lag_count++;
-		if (!rs_send_ex(rs, i, NULL, &rs->unit, true, true))
+		if (u) {
+			sl->lag[(sl->lag_head + sl->lag_count) % RS_LAG_MAX] = p->cur;
+			sl->lag_count++;
+		}
+		if (!rs_send_ex(rs, i, pre, u, true, true))
 			return true;
 		sl->busy = false;
 		rs->busy_mask &= ~(1ULL << i);
@@ -615,6 +649,46 @@ static void rs_others_done(struct rsess *rs, int primary)
 	if (rs->txn != 'I' && rs->cls.cls >= STMT_WRITE)
 		rs->wrote = true;
 	rs_finish(rs);
+}
+
+/*
+ * A shipped unit ran on the primary: the others get its rows (and the
+ * sequences' values) once every commit it may have seen there is done
+ * everywhere.
+ */
+static void rs_ship_after_primary(struct rsess *rs)
+{
+	if (!rs_ship_build(rs)) {
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	if (rs_ship_order_ok(rs, corder_issued()))
+		rs_ship_go(rs);
+}
+
+void rs_ship_go(struct rsess *rs)
+{
+	int primary = rs->leader;
+	uint64_t others = rs->target_mask & rs_live_mask(rs) & ~(1ULL << primary);
+	const char *pre[16];
+	const struct rs_unit *u = rs->ship_unit.msgs.len ? &rs->ship_unit : NULL;
+
+	rs_ship_pre(rs, pre, 16);
+	if (!u) {
+		/* No row changed: nothing to compare. */
+		rs->compare = false;
+		memset(&rs->slot[primary].cur, 0, sizeof(rs->slot[primary].cur));
+		if (!pre[0])
+			others = 0;
+	}
+	if (others && rs_run_behind(rs, others, primary, u, pre))
+		return;
+	rs->step = RS_OTHERS;
+	rs->busy_mask = 0;
+	if (others && !rs_send_mask(rs, others, pre, u, NULL))
+		return;
+	if (!rs->busy_mask)
+		rs_others_done(rs, primary);
 }
 
 void rsess_step_done(struct rsess *rs)
@@ -671,7 +745,11 @@ void rsess_step_done(struct rsess *rs)
 		{
 			uint64_t others = rs->target_mask & rs_live_mask(rs) & ~(1ULL << leader);
 
-			if (rs_run_behind(rs, others, leader))
+			if (rs->ship_on) {
+				rs_ship_after_primary(rs);
+				return;
+			}
+			if (rs_run_behind(rs, others, leader, &rs->unit, NULL))
 				return;
 			/* Not rs_begin_step(): the primary's outcome stays for the comparison. */
 			rs->step = RS_OTHERS;
@@ -687,6 +765,9 @@ void rsess_step_done(struct rsess *rs)
 		return;
 	case RS_SYNC:
 		rs_commit_2pc(rs, rs->client_commit);
+		return;
+	case RS_LOOKUP:
+		rs_ship_lookup_done(rs);
 		return;
 	case RS_PREPARE: {
 		bool ok = true;

@@ -245,10 +245,11 @@ static const char *node_str(const PgQuery__Node *n)
 	return n && n->node_case == PG_QUERY__NODE__NODE_STRING ? n->string->sval : NULL;
 }
 
-/* now(), transaction_timestamp(), statement_timestamp(): the name, or NULL. */
+/* now(), transaction_timestamp(): the name, or NULL.  statement_timestamp()
+ * is left alone: it differs per statement, so writes using it are shipped. */
 static const char *now_call(const PgQuery__FuncCall *fc)
 {
-	static const char *const names[] = { "now", "transaction_timestamp", "statement_timestamp" };
+	static const char *const names[] = { "now", "transaction_timestamp" };
 	const char *name, *schema;
 
 	if (fc->n_funcname < 1 || fc->n_funcname > 2 || fc->n_args || fc->n_agg_order ||

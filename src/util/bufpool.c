@@ -38,6 +38,8 @@ bool buf_reserve(struct buf *b, size_t n)
 
 bool buf_append(struct buf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return true;
 	if (!buf_reserve(b, n))
 		return false;
 	memcpy(b->data + b->len, p, n);

@@ -1,0 +1,119 @@
+/*
+ * ship.h - row shipping: what a write statement touches, and the SQL that
+ * applies its effect on the other nodes (doc/determinism.md).
+ *
+ * A write whose effect could differ between nodes (random(), sequences,
+ * volatile defaults, a snapshot-dependent WHERE, LIMIT, SKIP LOCKED...) runs
+ * on the primary only, with RETURNING ROW(target.*)::text added; the rows it
+ * returns are applied on the other nodes by primary key:
+ *
+ *   INSERT  -> INSERT INTO t (cols) [OVERRIDING SYSTEM VALUE]
+ *              SELECT cols FROM unnest(ARRAY[row,...]::t[])
+ *              (ON CONFLICT ... -> ON CONFLICT (pk) DO UPDATE SET every column)
+ *   UPDATE  -> UPDATE t SET cols = s.cols FROM unnest(...) s WHERE t.pk = s.pk
+ *   DELETE  -> DELETE FROM t USING unnest(...) s WHERE t.pk = s.pk
+ *
+ * The row images are the primary's text output (record_out), read back with
+ * the table's row type (record_in), so every type round-trips exactly.
+ *
+ * ship_analyze() looks at one statement's parse tree (libpg_query);
+ * ship_add_returning() splices the RETURNING column into the text at the
+ * statement's end (byte positions from the parser); the ship_*_sql()
+ * builders make the apply statements from what the catalog lookup
+ * (src/repl/rship.c) told about the table.
+ */
+#ifndef PGCHORUS_SHIP_H
+#define PGCHORUS_SHIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgchorus/buf.h"
+
+enum ship_kind {
+	SHIP_NO,       /* not a statement pgchorus ships */
+	SHIP_INSERT,
+	SHIP_UPDATE,
+	SHIP_DELETE,
+	SHIP_SEQ,      /* a SELECT (or other read) calling nextval/setval on literal names */
+};
+
+#define SHIP_F_RETURNING   0x01  /* the client's own RETURNING list */
+#define SHIP_F_ON_CONFLICT 0x02  /* INSERT ... ON CONFLICT */
+#define SHIP_F_PLAIN       0x04  /* INSERT ... VALUES / DEFAULT VALUES of constants and parameters only */
+#define SHIP_F_SEQ_UNKNOWN 0x08  /* nextval/setval of a sequence not named by a literal */
+
+#define SHIP_NAME_MAX 64         /* identifiers: NAMEDATALEN */
+#define SHIP_LIST_MAX 512        /* NUL-separated lists */
+
+struct ship_stmt {
+	enum ship_kind kind;
+	uint32_t flags;
+	char schema[SHIP_NAME_MAX];  /* "" when not qualified */
+	char rel[SHIP_NAME_MAX];
+	char ref[SHIP_NAME_MAX];     /* alias, or rel: how RETURNING names the target row */
+	uint32_t end;                /* byte offset where the RETURNING addition goes */
+	char set_cols[SHIP_LIST_MAX];/* UPDATE: assigned columns, each NUL-terminated */
+	uint16_t set_len;
+	char seqs[SHIP_LIST_MAX];    /* sequence names given to nextval/setval as literals */
+	uint16_t seqs_len;
+};
+
+/* Analyse SQL (one statement, NUL-terminated).  false: not shippable
+ * (several statements, syntax error, a data-modifying WITH in a SELECT,
+ * a name too long, out of memory...); *out is then kind SHIP_NO. */
+bool ship_analyze(const char *sql, struct ship_stmt *out);
+
+/* SQL with ", ROW(ref.*)::text" (or "\nRETURNING ROW(ref.*)::text") spliced
+ * in at st->end, into OUT (appended, NUL-terminated).  false: out of memory. */
+bool ship_add_returning(const char *sql, const struct ship_stmt *st, struct buf *out);
+
+/* Append s as an SQL identifier in double quotes. */
+bool ship_quote_ident(struct buf *out, const char *s);
+/* Append s[0..n) as an E'' literal (valid whatever standard_conforming_strings is). */
+bool ship_quote_literal(struct buf *out, const char *s, size_t n);
+
+/* A table as the catalog lookup described it (all text is SQL, quoted). */
+struct ship_table {
+	char *qname;        /* "schema"."table" */
+	char *cols;         /* non-generated columns: "a","b" */
+	char *set_list;     /* UPDATE: "a" = pgc_s."a", ... (not key, not generated, not identity ALWAYS) */
+	char *key_cond;     /* pgc_t."id" = pgc_s."id" AND ...; NULL: no primary key */
+	char *conflict_set; /* "a" = EXCLUDED."a", ... */
+	char *key_cols;     /* "id","k" */
+	char *pk_names;     /* raw key column names, each NUL-terminated, then an empty one */
+	char *seqs;         /* sequences its defaults or identity columns use: "s"."seq", each NUL-terminated, then "" */
+	bool ident_always;  /* has GENERATED ALWAYS AS IDENTITY columns */
+	bool volatile_def;  /* has a default that is not a constant (or an identity column) */
+	bool exists;
+};
+
+void ship_table_free(struct ship_table *t);
+
+/* The lookup query for the table ST names (NUL-terminated into OUT). */
+bool ship_lookup_sql(const struct ship_stmt *st, struct buf *out);
+
+/* Does the UPDATE st assign a primary key column of t? */
+bool ship_sets_key(const struct ship_stmt *st, const struct ship_table *t);
+
+/*
+ * The apply statement for KIND on T, rows being "E'...'::qname, E'...'..."
+ * (ship_quote_literal + "::" + qname, comma-separated), appended to OUT
+ * NUL-terminated.  ON_CONFLICT: an upsert by primary key.
+ */
+bool ship_apply_sql(struct buf *out, enum ship_kind kind, const struct ship_table *t, const char *rows,
+		    size_t rows_len, bool on_conflict);
+
+/*
+ * Bring sequence SEQ (quoted qualified name) up to VALUE/IS_CALLED on a
+ * node without ever moving it back: one Query text (two statements), taken
+ * under a transaction-level advisory lock on the sequence's name.
+ */
+bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool is_called);
+
+/* The capture query run on the primary after a shipped statement: one row
+ * (name, last_value, is_called) per sequence of the NUL-separated list. */
+bool ship_seq_capture_sql(struct buf *out, const char *seqs, size_t len);
+
+#endif

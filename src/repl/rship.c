@@ -1,0 +1,575 @@
+/*
+ * rship.c - row shipping in a replicated session (include/pgchorus/ship.h,
+ * doc/determinism.md): a write whose effect could differ between nodes
+ * runs on the primary only, with its rows returned to pgchorus, and the
+ * other nodes apply exactly those rows by primary key.
+ *
+ *   read time   the statement text gets RETURNING ROW(t.*)::text
+ *               (rs_ship_rewrite); Execute/Query/Describe answers of such
+ *               statements are trimmed of that column (rs_ship_answer);
+ *   routing     rs_ship_route: the table's key, columns and sequences come
+ *               from the primary's catalog (RS_LOOKUP, cached per session
+ *               until DDL); plain INSERTs into tables without volatile
+ *               defaults, and tables without a key, are not shipped;
+ *   primary     the rows and the sequences' values are captured;
+ *   others      rs_ship_build: the apply statement and setval()s, sent once
+ *               every commit the statement may have seen on the primary is
+ *               done everywhere (corder.h; RS_ORDER while waiting).
+ *
+ * Owns: rs->tables (struct ship_table per "schema\x01table").
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgchorus/client.h"
+#include "pgchorus/codec.h"
+#include "pgchorus/corder.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/node.h"
+#include "pgchorus/rsess.h"
+#include "pgchorus/rstep.h"
+#include "pgchorus/server.h"
+#include "pgchorus/ship.h"
+#include "pgchorus/worker.h"
+
+/* Bumped by every DDL any session runs: table descriptions are read again. */
+static atomic_uint ddl_generation;
+
+void rs_ship_ddl(struct rsess *rs, bool all_sessions)
+{
+	if (all_sessions)
+		atomic_fetch_add(&ddl_generation, 1);
+	else
+		rs->tables_gen = atomic_load(&ddl_generation) - 1; /* this session only (SET search_path...) */
+}
+
+static void table_free(const char *key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	ship_table_free(value);
+	free(value);
+}
+
+static void tables_clear(struct rsess *rs)
+{
+	strmap_foreach(&rs->tables, table_free, NULL);
+	strmap_destroy(&rs->tables);
+	strmap_init(&rs->tables);
+}
+
+void rs_ship_unwait(struct rsess *rs);
+
+void rs_ship_free(struct rsess *rs)
+{
+	tables_clear(rs);
+	strmap_destroy(&rs->tables);
+	buf_free(&rs->ship_rows);
+	buf_free(&rs->ship_cap);
+	buf_free(&rs->ship_pre);
+	buf_free(&rs->ship_unit.msgs);
+	buf_free(&rs->ship_unit.entries);
+	rs_ship_unwait(rs);
+}
+
+void rs_ship_unwait(struct rsess *rs)
+{
+	if (rs->order_waiting) {
+		list_del(&rs->order_link);
+		corder_wait_add(-1);
+		rs->order_waiting = false;
+	}
+}
+
+void rs_ship_reset_unit(struct rsess *rs)
+{
+	memset(&rs->ship, 0, sizeof(rs->ship));
+	rs->ship_on = false;
+	rs->ship_t = NULL;
+	rs->ship_n = 0;
+	buf_reset(&rs->ship_rows);
+	buf_reset(&rs->ship_cap);
+	buf_reset(&rs->ship_pre);
+	buf_reset(&rs->ship_unit.msgs);
+	buf_reset(&rs->ship_unit.entries);
+}
+
+static void table_key(const struct ship_stmt *st, char *key, size_t n)
+{
+	snprintf(key, n, "%s\x01%s", st->schema, st->rel);
+}
+
+static struct ship_table *table_cached(struct rsess *rs, const struct ship_stmt *st)
+{
+	char key[2 * SHIP_NAME_MAX + 2];
+
+	if (rs->tables_gen != atomic_load(&ddl_generation)) {
+		tables_clear(rs);
+		rs->tables_gen = atomic_load(&ddl_generation);
+	}
+	table_key(st, key, sizeof(key));
+	return strmap_get(&rs->tables, key);
+}
+
+/* ---- read time ------------------------------------------------------------- */
+
+/*
+ * SQL of a Query or Parse, classified SI: analyse it for shipping into *ST;
+ * when its answers must carry the row images, the text with the RETURNING
+ * addition goes to OUT (left empty otherwise).  false: out of memory.
+ */
+bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *si, struct ship_stmt *st,
+		     struct buf *out)
+{
+	const struct ship_table *t;
+
+	memset(st, 0, sizeof(*st));
+	if (si->n_stmts != 1 || (si->flags & (STMT_F_TXN_ANY | STMT_F_COPY_FROM | STMT_F_UNANALYSED)))
+		return true;
+	if (si->cls != STMT_WRITE && !(si->cls == STMT_READ && (si->flags & STMT_F_SEQUENCE)))
+		return true;
+	if (!ship_analyze(sql, st) || st->kind == SHIP_SEQ)
+		return true;
+	t = table_cached(rs, st);
+	if (t && (!t->exists || ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len))) {
+		st->kind = SHIP_NO; /* known: runs everywhere as it is */
+		return true;
+	}
+	return ship_add_returning(sql, st, out);
+}
+
+/* ---- answers --------------------------------------------------------------- */
+
+/* RowDescription without its last field; false: not one we can read. */
+static bool trim_row_description(struct buf *out, const uint8_t *msg, uint32_t len, uint16_t *nfields)
+{
+	struct msg_reader r;
+	uint16_t n;
+	size_t last = 0;
+	struct msg_builder mb;
+
+	reader_init(&r, msg + 5, len - 5);
+	n = reader_int16(&r);
+	for (uint16_t i = 0; i < n && !r.err; i++) {
+		last = r.pos;
+		reader_string(&r);
+		reader_bytes(&r, 18);
+	}
+	if (r.err || n == 0)
+		return false;
+	*nfields = (uint16_t)(n - 1);
+	if (n == 1)
+		return true;
+	builder_begin(&mb, out, 'T');
+	builder_int16(&mb, (uint16_t)(n - 1));
+	builder_bytes(&mb, msg + 5 + 2, last - 2);
+	return builder_finish(&mb);
+}
+
+/* DataRow: the last column (*val, *vlen; NULL for SQL NULL) and the row without it into OUT. */
+static bool split_data_row(struct buf *out, const uint8_t *msg, uint32_t len, const char **val, uint32_t *vlen,
+			   uint16_t *ncols)
+{
+	struct msg_reader r;
+	uint16_t n;
+	size_t last = 0;
+	uint32_t l = 0;
+	const uint8_t *p = NULL;
+
+	reader_init(&r, msg + 5, len - 5);
+	n = reader_int16(&r);
+	for (uint16_t i = 0; i < n && !r.err; i++) {
+		last = r.pos;
+		l = reader_int32(&r);
+		p = l == 0xffffffffu ? NULL : reader_bytes(&r, l);
+	}
+	if (r.err || n == 0)
+		return false;
+	*val = (const char *)p;
+	*vlen = p ? l : 0;
+	*ncols = (uint16_t)(n - 1);
+	if (n > 1 && out) {
+		struct msg_builder mb;
+
+		builder_begin(&mb, out, 'D');
+		builder_int16(&mb, (uint16_t)(n - 1));
+		builder_bytes(&mb, msg + 5 + 2, last - 2);
+		return builder_finish(&mb);
+	}
+	return true;
+}
+
+/* A DataRow of a capture query: its columns as NUL-terminated strings ("" for NULL). */
+static bool keep_row(struct buf *cap, const uint8_t *msg, uint32_t len)
+{
+	struct msg_reader r;
+	uint16_t n;
+
+	reader_init(&r, msg + 5, len - 5);
+	n = reader_int16(&r);
+	for (uint16_t i = 0; i < n && !r.err; i++) {
+		uint32_t l = reader_int32(&r);
+		const uint8_t *p = l == 0xffffffffu ? NULL : reader_bytes(&r, l);
+
+		if (r.err || !buf_append(cap, p ? (const char *)p : "", p ? l : 0) || !buf_append(cap, "", 1))
+			return false;
+	}
+	return !r.err && buf_append(cap, "\x01", 1); /* end of row */
+}
+
+/*
+ * A message answering an RT_SHIP entry of the step's leader (LEADER) or of
+ * another node.  true: handled here (*fwd: pass MSG on unchanged); false:
+ * rsrv.c goes on as usual.
+ */
+bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t *msg, uint32_t len, bool *fwd)
+{
+	struct client *c = rs->c;
+	uint8_t type = msg[0];
+	uint8_t kind = RT_KIND(entry);
+
+	*fwd = false;
+	if (entry & RT_INJECTED) {
+		/* pgchorus's own capture or lookup query: nothing reaches the client,
+		 * an error just means nothing is known. */
+		if (type == 'D' && leader && !keep_row(&rs->ship_cap, msg, len))
+			log_warning("C-%p: out of memory keeping a shipped value", (void *)c);
+		return type == 'T' || type == 'D' || type == 'C' || type == 'E' || type == 'I' || type == 'n' ||
+		       type == 'N';
+	}
+	if (!leader)
+		return false; /* swallowed by rsrv.c anyway */
+	if (type == 'T' && (kind == RT_EXECUTE || kind == RT_QUERY || kind == RT_DESCRIBE)) {
+		uint16_t n = 0;
+		size_t mark = c->scratch.len;
+
+		if (!trim_row_description(&c->scratch, msg, len, &n)) {
+			c->scratch.len = mark;
+			*fwd = true;
+			return true;
+		}
+		if (n == 0 && kind == RT_DESCRIBE && !msg_empty(&c->scratch, 'n'))
+			log_warning("C-%p: out of memory", (void *)c);
+		return true;
+	}
+	if (type == 'D' && (kind == RT_EXECUTE || kind == RT_QUERY)) {
+		const char *v = NULL;
+		uint32_t vl = 0;
+		uint16_t n = 0;
+		size_t mark = c->scratch.len;
+
+		if (!split_data_row(&c->scratch, msg, len, &v, &vl, &n)) {
+			c->scratch.len = mark;
+			*fwd = true;
+			return true;
+		}
+		if (rs->ship_on && rs->ship_t && v) {
+			if ((rs->ship_n && !buf_append(&rs->ship_rows, ", ", 2)) ||
+			    !ship_quote_literal(&rs->ship_rows, v, vl) || !buf_append(&rs->ship_rows, "::", 2) ||
+			    !buf_append(&rs->ship_rows, rs->ship_t->qname, strlen(rs->ship_t->qname)))
+				rs->ship_oom = true;
+			rs->ship_n++;
+		}
+		return true;
+	}
+	return false;
+}
+
+/* ---- routing ----------------------------------------------------------------- */
+
+static char *dup_field(const char **p, const char *end)
+{
+	const char *s = *p;
+	size_t n = strnlen(s, (size_t)(end - s));
+	char *d;
+
+	if (s + n >= end)
+		return NULL;
+	d = malloc(n + 1);
+	if (d)
+		memcpy(d, s, n + 1);
+	*p = s + n + 1;
+	return d;
+}
+
+/* chr(1)-separated list -> NUL-separated with an empty string at the end. */
+static char *split_list(char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	char *d = malloc(n + 2);
+
+	if (!d) {
+		free(s);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		d[i] = s[i] == '\x01' ? '\0' : s[i];
+	d[n] = d[n ? n + 1 : 1] = '\0';
+	free(s);
+	return d;
+}
+
+/* The lookup's row (rs->ship_cap) into a table description. */
+static struct ship_table *table_from_lookup(struct rsess *rs)
+{
+	struct ship_table *t = calloc(1, sizeof(*t));
+	const char *p = (const char *)rs->ship_cap.data, *end = p + rs->ship_cap.len;
+	char *f[10] = { 0 };
+	int n = 0;
+
+	if (!t)
+		return NULL;
+	while (n < 10 && p && p < end && *p != '\x01')
+		if (!(f[n++] = dup_field(&p, end)))
+			break;
+	if (n == 10 && f[0][0] && f[1][0]) {
+		t->exists = true;
+		t->qname = f[0];
+		t->cols = f[1];
+		t->set_list = f[2];
+		t->key_cond = f[3][0] ? f[3] : NULL;
+		t->conflict_set = f[4];
+		t->key_cols = f[5];
+		t->pk_names = split_list(f[6]);
+		t->seqs = split_list(f[7]);
+		t->ident_always = f[8][0] == 't';
+		t->volatile_def = f[9][0] == 't';
+		if (!t->key_cond)
+			free(f[3]);
+		free(f[8]);
+		free(f[9]);
+		if (!t->pk_names || !t->seqs) {
+			ship_table_free(t);
+			free(t);
+			return NULL;
+		}
+		return t;
+	}
+	for (int i = 0; i < n; i++)
+		free(f[i]);
+	return t; /* does not exist (or cannot be read): not shipped */
+}
+
+void rs_ship_lookup_done(struct rsess *rs)
+{
+	char key[2 * SHIP_NAME_MAX + 2];
+	struct ship_table *t = table_from_lookup(rs);
+	void *old = NULL;
+
+	buf_reset(&rs->ship_cap);
+	table_key(&rs->ship, key, sizeof(key));
+	if (!t || !strmap_put(&rs->tables, key, t, &old)) {
+		if (t) {
+			ship_table_free(t);
+			free(t);
+		}
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	if (old) {
+		ship_table_free(old);
+		free(old);
+	}
+	/* Route the unit again, now that the table is known. */
+	rs->step = RS_NONE;
+	rs->leader = -1;
+	rs->u_ready = true;
+	if (!rs->in_process)
+		rsess_process(rs->c);
+}
+
+/* Sequences whose values the other nodes must get: the statement's and the table's. */
+static bool seq_list(struct rsess *rs, struct buf *out)
+{
+	if (!buf_append(out, rs->ship.seqs, rs->ship.seqs_len))
+		return false;
+	if (rs->ship_t && rs->ship_t->seqs)
+		for (const char *s = rs->ship_t->seqs; *s; s += strlen(s) + 1)
+			if (!buf_append(out, s, strlen(s) + 1))
+				return false;
+	return true;
+}
+
+static bool send_capture(struct rsess *rs, int node)
+{
+	struct buf names = { 0 }, sql = { 0 };
+	bool ok = seq_list(rs, &names);
+
+	if (ok && names.len)
+		ok = ship_seq_capture_sql(&sql, (const char *)names.data, names.len) &&
+		     rs_send_injected(rs, node, (const char *)sql.data, RT_SHIP);
+	buf_free(&names);
+	buf_free(&sql);
+	return ok;
+}
+
+/*
+ * The unit (one statement, rs->ship analysed at read time) is a write: ship
+ * it if that is what it needs.  true: a step started (or the session
+ * closes); false: route it as usual.
+ */
+bool rs_ship_route(struct rsess *rs, bool in_block)
+{
+	int primary = node_primary();
+	const struct ship_stmt *st = &rs->ship;
+	struct ship_table *t;
+
+	if (st->kind == SHIP_NO || !rs->unit_sync || rs->u_exec != 1)
+		return false;
+	if (st->kind == SHIP_SEQ) {
+		rs->ship_on = true;
+		rs->wrap = false;
+		rs->compare = false;
+		rs->target_mask = rs_live_mask(rs);
+		rs_begin_step(rs, RS_PRIMARY, primary);
+		if (rs_send(rs, primary, NULL, &rs->unit, true) && send_capture(rs, primary) && !rs->busy_mask)
+			rsess_step_done(rs);
+		return true;
+	}
+	t = table_cached(rs, st);
+	if (!t) {
+		struct buf sql = { 0 };
+		bool ok = ship_lookup_sql(st, &sql);
+
+		rs_begin_step(rs, RS_LOOKUP, primary);
+		buf_reset(&rs->ship_cap);
+		if (!ok) {
+			buf_free(&sql);
+			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return true;
+		}
+		/* Inside the client's transaction when the primary is in it: a
+		 * table created there is seen. */
+		ok = rs_send_injected(rs, primary, (const char *)sql.data, RT_SHIP);
+		buf_free(&sql);
+		if (ok && !rs->busy_mask)
+			rs_ship_lookup_done(rs);
+		return true;
+	}
+	if (!t->exists)
+		return false;
+	if (st->kind == SHIP_INSERT && (st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len)
+		return false;
+	if ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond)
+		return false; /* no primary key: run everywhere (doc/determinism.md) */
+	if (st->kind == SHIP_UPDATE && (ship_sets_key(st, t) || !t->set_list || !*t->set_list))
+		return false;
+	rs->ship_on = true;
+	rs->ship_t = t;
+	rs->wrap = !in_block && !(rs->cls.flags & STMT_F_TEMP);
+	rs->compare = true;
+	rs->target_mask = rs_live_mask(rs);
+	rs_begin_step(rs, RS_PRIMARY, primary);
+	if (rs_send(rs, primary, NULL, &rs->unit, true) && send_capture(rs, primary) && !rs->busy_mask)
+		rsess_step_done(rs);
+	return true;
+}
+
+/* ---- after the primary ----------------------------------------------------- */
+
+/*
+ * The primary ran the shipped unit: rs->ship_unit gets the apply statement
+ * (empty when no row changed) and rs->ship_pre the setval()s (NUL-separated
+ * Queries).  false: out of memory.
+ */
+bool rs_ship_build(struct rsess *rs)
+{
+	const char *p = (const char *)rs->ship_cap.data, *end = p + rs->ship_cap.len;
+
+	buf_reset(&rs->ship_unit.msgs);
+	buf_reset(&rs->ship_unit.entries);
+	buf_reset(&rs->ship_pre);
+	if (rs->ship_oom)
+		return false;
+	/* capture rows: name \0 value \0 \x01 */
+	while (p < end) {
+		const char *name = p, *val;
+
+		p += strnlen(p, (size_t)(end - p)) + 1;
+		if (p >= end)
+			break;
+		val = p;
+		p += strnlen(p, (size_t)(end - p)) + 1;
+		if (p >= end || *p != '\x01')
+			break;
+		p++;
+		if (*val && !ship_setval_sql(&rs->ship_pre, name, val, true))
+			return false;
+	}
+	if (rs->ship_n && rs->ship_t) {
+		struct buf sql = { 0 };
+		uint8_t e = RT_QUERY;
+		bool ok = ship_apply_sql(&sql, rs->ship.kind, rs->ship_t, (const char *)rs->ship_rows.data,
+					 rs->ship_rows.len, rs->ship.flags & SHIP_F_ON_CONFLICT) &&
+			  msg_query(&rs->ship_unit.msgs, (const char *)sql.data) &&
+			  buf_append(&rs->ship_unit.entries, &e, 1);
+
+		buf_free(&sql);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* The setval()s of rs->ship_pre as a NULL-terminated array (at most N-1). */
+void rs_ship_pre(struct rsess *rs, const char **pre, int n)
+{
+	const char *p = (const char *)rs->ship_pre.data, *end = p + rs->ship_pre.len;
+	int k = 0;
+
+	while (p && p < end && k < n - 1) {
+		pre[k++] = p;
+		p += strlen(p) + 1;
+	}
+	pre[k] = NULL;
+}
+
+/* ---- commit order ---------------------------------------------------------- */
+
+/* true: the others may get the unit now; false: RS_ORDER, rs_ship_go() later. */
+bool rs_ship_order_ok(struct rsess *rs, uint64_t need)
+{
+	if (corder_done_through(need))
+		return true;
+	rs->order_need = need;
+	rs->step = RS_ORDER;
+	rs->order_waiting = true;
+	list_append(&rs->c->w->order_waiters, &rs->order_link);
+	corder_wait_add(1);
+	/* A ticket may have ended between the check and the count. */
+	if (corder_done_through(need)) {
+		list_del(&rs->order_link);
+		corder_wait_add(-1);
+		rs->order_waiting = false;
+		rs->step = RS_PRIMARY;
+		return true;
+	}
+	return false;
+}
+
+void rs_ship_order_wake(struct worker *w)
+{
+	struct list ready, *it;
+
+	list_init(&ready);
+	for (it = w->order_waiters.next; it != &w->order_waiters;) {
+		struct rsess *rs = list_entry(it, struct rsess, order_link);
+
+		it = it->next;
+		if (corder_done_through(rs->order_need)) {
+			list_del(&rs->order_link);
+			list_append(&ready, &rs->order_link);
+		}
+	}
+	while ((it = list_pop_first(&ready)) != NULL) {
+		struct rsess *rs = list_entry(it, struct rsess, order_link);
+
+		corder_wait_add(-1);
+		rs->order_waiting = false;
+		rs->step = RS_PRIMARY;
+		rs_ship_go(rs);
+	}
+}

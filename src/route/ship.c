@@ -1,0 +1,433 @@
+/*
+ * ship.c - row shipping: analysis of a write statement with libpg_query,
+ * the RETURNING addition, and the SQL that applies the shipped rows on the
+ * other nodes (include/pgchorus/ship.h, doc/determinism.md).
+ *
+ * Owns: nothing beyond the strings of a struct ship_table.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+
+#include "pgchorus/pgq_walk.h"
+#include "pgchorus/ship.h"
+
+static bool buf_str(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+static const char *node_str(const PgQuery__Node *n)
+{
+	return n && n->node_case == PG_QUERY__NODE__NODE_STRING ? n->string->sval : NULL;
+}
+
+static bool copy_name(char *dst, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= SHIP_NAME_MAX)
+		return false;
+	memcpy(dst, src ? src : "", n + 1);
+	return true;
+}
+
+static bool list_add(char *list, uint16_t *len, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	if (*len + n > SHIP_LIST_MAX)
+		return false;
+	memcpy(list + *len, s, n);
+	*len = (uint16_t)(*len + n);
+	return true;
+}
+
+/* ---- analysis -------------------------------------------------------------- */
+
+struct scan {
+	struct ship_stmt *st;
+	bool plain;       /* no function call, subquery or column reference met */
+	bool ok;
+};
+
+/* The sequence named by nextval/setval's first argument: 'name' or 'name'::regclass. */
+static const char *seq_literal(const PgQuery__FuncCall *fc)
+{
+	const PgQuery__Node *a = fc->n_args ? fc->args[0] : NULL;
+
+	if (a && a->node_case == PG_QUERY__NODE__NODE_TYPE_CAST)
+		a = a->type_cast->arg;
+	if (a && a->node_case == PG_QUERY__NODE__NODE_A_CONST && a->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL)
+		return a->a_const->sval->sval;
+	return NULL;
+}
+
+static void scan_func(struct scan *s, const PgQuery__FuncCall *fc)
+{
+	const char *name = fc->n_funcname ? node_str(fc->funcname[fc->n_funcname - 1]) : NULL;
+
+	s->plain = false;
+	if (!name || (strcmp(name, "nextval") != 0 && strcmp(name, "setval") != 0))
+		return;
+	const char *seq = seq_literal(fc);
+
+	if (!seq) {
+		s->st->flags |= SHIP_F_SEQ_UNKNOWN;
+		return;
+	}
+	/* the same name twice is captured once */
+	for (uint16_t at = 0; at < s->st->seqs_len; at += (uint16_t)(strlen(s->st->seqs + at) + 1))
+		if (strcmp(s->st->seqs + at, seq) == 0)
+			return;
+	if (!list_add(s->st->seqs, &s->st->seqs_len, seq))
+		s->ok = false;
+}
+
+static void scan_walk(void *arg, const ProtobufCMessage *m)
+{
+	struct scan *s = arg;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (d == &pg_query__func_call__descriptor)
+		scan_func(s, (const PgQuery__FuncCall *)m);
+	else if (d == &pg_query__sub_link__descriptor || d == &pg_query__column_ref__descriptor ||
+		 d == &pg_query__select_stmt__descriptor || d == &pg_query__range_var__descriptor)
+		s->plain = false;
+	pgq_for_each_child(m, scan_walk, arg);
+}
+
+static void scan_node(struct scan *s, const PgQuery__Node *n)
+{
+	if (n)
+		scan_walk(s, &n->base);
+}
+
+static bool set_target(struct ship_stmt *st, const PgQuery__RangeVar *rv)
+{
+	if (!rv || !copy_name(st->schema, rv->schemaname) || !copy_name(st->rel, rv->relname))
+		return false;
+	if (rv->alias && rv->alias->aliasname)
+		return copy_name(st->ref, rv->alias->aliasname);
+	return copy_name(st->ref, rv->relname);
+}
+
+/* INSERT: plain when its rows are VALUES lists of constants and parameters. */
+static bool analyze_insert(struct scan *s, const PgQuery__InsertStmt *ins)
+{
+	struct ship_stmt *st = s->st;
+
+	st->kind = SHIP_INSERT;
+	if (!set_target(st, ins->relation))
+		return false;
+	if (ins->n_returning_list)
+		st->flags |= SHIP_F_RETURNING;
+	if (ins->on_conflict_clause)
+		st->flags |= SHIP_F_ON_CONFLICT;
+	s->plain = !ins->with_clause && !ins->on_conflict_clause;
+	if (ins->select_stmt) {
+		const PgQuery__Node *sel = ins->select_stmt;
+
+		if (sel->node_case == PG_QUERY__NODE__NODE_SELECT_STMT && sel->select_stmt->n_values_lists &&
+		    !sel->select_stmt->with_clause) {
+			for (size_t i = 0; i < sel->select_stmt->n_values_lists; i++)
+				scan_node(s, sel->select_stmt->values_lists[i]);
+		} else {
+			s->plain = false;
+			scan_node(s, sel);
+		}
+	}
+	{
+		/* Only looked at for sequences: RETURNING does not change what is written. */
+		bool plain = s->plain;
+
+		for (size_t i = 0; i < ins->n_returning_list; i++)
+			scan_node(s, ins->returning_list[i]);
+		if (ins->on_conflict_clause)
+			scan_walk(s, &ins->on_conflict_clause->base);
+		if (ins->with_clause)
+			scan_walk(s, &ins->with_clause->base);
+		s->plain = plain && !ins->with_clause && !ins->on_conflict_clause;
+	}
+	if (s->plain)
+		st->flags |= SHIP_F_PLAIN;
+	return true;
+}
+
+static bool analyze_update(struct scan *s, const PgQuery__UpdateStmt *up)
+{
+	struct ship_stmt *st = s->st;
+
+	st->kind = SHIP_UPDATE;
+	if (!set_target(st, up->relation))
+		return false;
+	if (up->n_returning_list)
+		st->flags |= SHIP_F_RETURNING;
+	for (size_t i = 0; i < up->n_target_list; i++) {
+		const PgQuery__Node *t = up->target_list[i];
+
+		if (t->node_case != PG_QUERY__NODE__NODE_RES_TARGET || !t->res_target->name ||
+		    !list_add(st->set_cols, &st->set_len, t->res_target->name))
+			return false;
+	}
+	scan_walk(s, &up->base);
+	return true;
+}
+
+static bool analyze_delete(struct scan *s, const PgQuery__DeleteStmt *del)
+{
+	struct ship_stmt *st = s->st;
+
+	st->kind = SHIP_DELETE;
+	if (!set_target(st, del->relation))
+		return false;
+	if (del->n_returning_list)
+		st->flags |= SHIP_F_RETURNING;
+	scan_walk(s, &del->base);
+	return true;
+}
+
+/* Any data-modifying WITH below a SELECT: not shipped (no RETURNING to add). */
+static void find_dml(void *arg, const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (d == &pg_query__insert_stmt__descriptor || d == &pg_query__update_stmt__descriptor ||
+	    d == &pg_query__delete_stmt__descriptor || d == &pg_query__merge_stmt__descriptor)
+		*(bool *)arg = true;
+	else
+		pgq_for_each_child(m, find_dml, arg);
+}
+
+static bool analyze_select(struct scan *s, const PgQuery__SelectStmt *sel)
+{
+	bool dml = false;
+
+	find_dml(&dml, &sel->base);
+	if (dml)
+		return false;
+	scan_walk(s, &sel->base);
+	if (!s->st->seqs_len || (s->st->flags & SHIP_F_SEQ_UNKNOWN))
+		return false;
+	s->st->kind = SHIP_SEQ;
+	return true;
+}
+
+bool ship_analyze(const char *sql, struct ship_stmt *out)
+{
+	PgQueryProtobufParseResult pr;
+	PgQuery__ParseResult *tree = NULL;
+	struct scan s = { .st = out, .ok = true };
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	pr = pg_query_parse_protobuf(sql);
+	if (!pr.error)
+		tree = pg_query__parse_result__unpack(NULL, pr.parse_tree.len, (const uint8_t *)pr.parse_tree.data);
+	if (tree && tree->n_stmts == 1 && tree->stmts[0]->stmt) {
+		const PgQuery__RawStmt *raw = tree->stmts[0];
+		const PgQuery__Node *n = raw->stmt;
+		size_t len = strlen(sql);
+
+		out->end = raw->stmt_len > 0 ? (uint32_t)(raw->stmt_location + raw->stmt_len) : (uint32_t)len;
+		if (out->end <= len) {
+			switch (n->node_case) {
+			case PG_QUERY__NODE__NODE_INSERT_STMT:
+				ok = analyze_insert(&s, n->insert_stmt);
+				break;
+			case PG_QUERY__NODE__NODE_UPDATE_STMT:
+				ok = analyze_update(&s, n->update_stmt);
+				break;
+			case PG_QUERY__NODE__NODE_DELETE_STMT:
+				ok = analyze_delete(&s, n->delete_stmt);
+				break;
+			case PG_QUERY__NODE__NODE_SELECT_STMT:
+				ok = analyze_select(&s, n->select_stmt);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	if (tree)
+		pg_query__parse_result__free_unpacked(tree, NULL);
+	pg_query_free_protobuf_parse_result(pr);
+	if (!ok || !s.ok) {
+		memset(out, 0, sizeof(*out));
+		return false;
+	}
+	return true;
+}
+
+/* ---- text ------------------------------------------------------------------ */
+
+bool ship_quote_ident(struct buf *out, const char *s)
+{
+	if (!buf_append(out, "\"", 1))
+		return false;
+	for (; *s; s++)
+		if (!buf_append(out, s, 1) || (*s == '"' && !buf_append(out, "\"", 1)))
+			return false;
+	return buf_append(out, "\"", 1);
+}
+
+bool ship_quote_literal(struct buf *out, const char *s, size_t n)
+{
+	if (!buf_append(out, "E'", 2))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if ((s[i] == '\'' || s[i] == '\\') && !buf_append(out, &s[i], 1))
+			return false;
+		if (!buf_append(out, &s[i], 1))
+			return false;
+	}
+	return buf_append(out, "'", 1);
+}
+
+bool ship_add_returning(const char *sql, const struct ship_stmt *st, struct buf *out)
+{
+	return buf_append(out, sql, st->end) &&
+	       buf_str(out, (st->flags & SHIP_F_RETURNING) ? ", ROW(" : "\nRETURNING ROW(") &&
+	       ship_quote_ident(out, st->ref) && buf_str(out, ".*)::text") &&
+	       buf_append(out, sql + st->end, strlen(sql + st->end) + 1);
+}
+
+bool ship_lookup_sql(const struct ship_stmt *st, struct buf *out)
+{
+	struct buf name = { 0 };
+	bool ok;
+
+	ok = (!st->schema[0] || (ship_quote_ident(&name, st->schema) && buf_append(&name, ".", 1))) &&
+	     ship_quote_ident(&name, st->rel);
+	ok = ok &&
+	     buf_str(out,
+		     "SELECT format('%I.%I', n.nspname, c.relname),"
+		     " (SELECT string_agg(format('%I', a.attname), ',' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a"
+		     "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),"
+		     " (SELECT string_agg(format('%I = pgc_s.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)"
+		     "  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+		     "  AND a.attgenerated = '' AND a.attidentity <> 'a' AND (k.indkey IS NULL OR a.attnum <> ALL (k.indkey))),"
+		     " (SELECT string_agg(format('pgc_t.%I = pgc_s.%I', a.attname, a.attname), ' AND ')"
+		     "  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (k.indkey)),"
+		     " (SELECT string_agg(format('%I = EXCLUDED.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)"
+		     "  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+		     "  AND a.attgenerated = '' AND a.attidentity <> 'a'),"
+		     " (SELECT string_agg(format('%I', a.attname), ',') FROM pg_catalog.pg_attribute a"
+		     "  WHERE a.attrelid = c.oid AND a.attnum = ANY (k.indkey)),"
+		     " (SELECT string_agg(a.attname, chr(1)) FROM pg_catalog.pg_attribute a"
+		     "  WHERE a.attrelid = c.oid AND a.attnum = ANY (k.indkey)),"
+		     " (SELECT string_agg(format('%I.%I', sn.nspname, s.relname), chr(1)) FROM pg_catalog.pg_class s"
+		     "  JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace WHERE s.relkind = 'S' AND s.oid IN"
+		     "  (SELECT d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass"
+		     "   AND d.objid IN (SELECT ad.oid FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = c.oid)"
+		     "   UNION SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+		     "   AND d.refobjid = c.oid AND d.deptype IN ('a', 'i'))),"
+		     " EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attidentity = 'a'"
+		     "  AND NOT a.attisdropped),"
+		     " EXISTS (SELECT FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_attrdef ad"
+		     "  ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum WHERE a.attrelid = c.oid AND a.attnum > 0"
+		     "  AND NOT a.attisdropped AND a.attgenerated = '' AND (a.attidentity <> ''"
+		     "  OR (ad.adbin IS NOT NULL AND ad.adbin::text NOT LIKE '{CONST %')))"
+		     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+		     " LEFT JOIN pg_catalog.pg_index k ON k.indrelid = c.oid AND k.indisprimary"
+		     " WHERE c.oid = pg_catalog.to_regclass(") &&
+	     ship_quote_literal(out, (const char *)name.data, name.len) && buf_append(out, ")", 2);
+	buf_free(&name);
+	return ok;
+}
+
+void ship_table_free(struct ship_table *t)
+{
+	free(t->qname);
+	free(t->cols);
+	free(t->set_list);
+	free(t->key_cond);
+	free(t->conflict_set);
+	free(t->key_cols);
+	free(t->pk_names);
+	free(t->seqs);
+	memset(t, 0, sizeof(*t));
+}
+
+bool ship_sets_key(const struct ship_stmt *st, const struct ship_table *t)
+{
+	if (!t->pk_names)
+		return false;
+	for (const char *k = t->pk_names; *k; k += strlen(k) + 1)
+		for (uint16_t at = 0; at < st->set_len; at += (uint16_t)(strlen(st->set_cols + at) + 1))
+			if (strcmp(st->set_cols + at, k) == 0)
+				return true;
+	return false;
+}
+
+static bool rows_source(struct buf *out, const struct ship_table *t, const char *rows, size_t rows_len)
+{
+	return buf_str(out, "pg_catalog.unnest(ARRAY[") && buf_append(out, rows, rows_len) && buf_str(out, "]::") &&
+	       buf_str(out, t->qname) && buf_str(out, "[]) AS pgc_s");
+}
+
+bool ship_apply_sql(struct buf *out, enum ship_kind kind, const struct ship_table *t, const char *rows,
+		    size_t rows_len, bool on_conflict)
+{
+	bool ok;
+
+	switch (kind) {
+	case SHIP_INSERT:
+		ok = buf_str(out, "INSERT INTO ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t (") &&
+		     buf_str(out, t->cols) && buf_str(out, t->ident_always ? ") OVERRIDING SYSTEM VALUE SELECT " : ") SELECT ") &&
+		     buf_str(out, t->cols) && buf_str(out, " FROM ") && rows_source(out, t, rows, rows_len);
+		if (ok && on_conflict)
+			ok = buf_str(out, " ON CONFLICT (") && buf_str(out, t->key_cols) &&
+			     buf_str(out, t->conflict_set && *t->conflict_set ? ") DO UPDATE SET " : ") DO NOTHING") &&
+			     buf_str(out, t->conflict_set ? t->conflict_set : "");
+		break;
+	case SHIP_UPDATE:
+		ok = buf_str(out, "UPDATE ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t SET ") &&
+		     buf_str(out, t->set_list) && buf_str(out, " FROM ") &&
+		     rows_source(out, t, rows, rows_len) && buf_str(out, " WHERE ") && buf_str(out, t->key_cond);
+		break;
+	case SHIP_DELETE:
+		ok = buf_str(out, "DELETE FROM ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t USING ") &&
+		     rows_source(out, t, rows, rows_len) && buf_str(out, " WHERE ") && buf_str(out, t->key_cond);
+		break;
+	default:
+		return false;
+	}
+	return ok && buf_append(out, "", 1);
+}
+
+bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool is_called)
+{
+	struct buf lit = { 0 };
+	bool ok = ship_quote_literal(&lit, seq, strlen(seq)) && buf_append(&lit, "", 1);
+	const char *l = (const char *)lit.data;
+
+	/* The lock makes "read, then move forward" one step among the nodes'
+	 * sessions; it is held to the end of the transaction (a prepared one
+	 * keeps it until COMMIT PREPARED). */
+	ok = ok && buf_str(out, "SELECT pg_catalog.pg_advisory_xact_lock(1885824883, ") && buf_str(out, l) &&
+	     buf_str(out, "::pg_catalog.regclass::pg_catalog.oid::pg_catalog.int4); SELECT pg_catalog.setval(") &&
+	     buf_str(out, l) && buf_str(out, ", ") && buf_str(out, value) && buf_str(out, is_called ? ", true)" : ", false)") &&
+	     buf_str(out, " WHERE COALESCE(pg_catalog.pg_sequence_last_value(") && buf_str(out, l) &&
+	     buf_str(out, ") < ") && buf_str(out, value) && buf_str(out, ", true)") && buf_append(out, "", 1);
+	buf_free(&lit);
+	return ok;
+}
+
+bool ship_seq_capture_sql(struct buf *out, const char *seqs, size_t len)
+{
+	bool ok = true;
+	size_t at = 0;
+
+	for (; ok && at < len; at += strlen(seqs + at) + 1) {
+		const char *s = seqs + at;
+
+		ok = buf_str(out, at ? " UNION ALL SELECT " : "SELECT ") && ship_quote_literal(out, s, strlen(s)) &&
+		     buf_str(out, ", pg_catalog.pg_sequence_last_value(") && ship_quote_literal(out, s, strlen(s)) &&
+		     buf_str(out, ")::text");
+	}
+	return ok && buf_append(out, "", 1);
+}
