@@ -29,6 +29,9 @@ void resolver_reload(const struct config *cfg);
 void resolver_stop(void);
 /* Ask for a run as soon as possible (e.g. a COMMIT PREPARED failed).  Any thread. */
 void resolver_kick(void);
+/* Shipped writes moved sequences of database DB: the next run's sequence
+ * sweep brings the other nodes' sequences up to the primary's.  Thread-safe. */
+void resolver_seq_dirty(const char *db);
 
 /*
  * Data path, any worker thread: a new gid "pgc_<instance>_<boot>_<n>" in

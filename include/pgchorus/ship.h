@@ -107,8 +107,8 @@ bool ship_apply_sql(struct buf *out, enum ship_kind kind, const struct ship_tabl
 
 /*
  * Bring sequence SEQ (quoted qualified name) up to VALUE/IS_CALLED on a
- * node without ever moving it back: one Query text (two statements), taken
- * under a transaction-level advisory lock on the sequence's name.
+ * node without ever moving it back (one statement, no lock: two racing on
+ * one node may leave the smaller value until the resolver's sweep).
  */
 bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool is_called);
 

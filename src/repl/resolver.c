@@ -28,9 +28,15 @@
 
 #include <libpq-fe.h>
 
+#include "pgchorus/buf.h"
 #include "pgchorus/log.h"
+#include "pgchorus/node.h"
 #include "pgchorus/resolver.h"
+#include "pgchorus/ship.h"
 #include "pgchorus/twopc.h"
+
+/* Databases whose sequences the sweep looks at, at most this many at a time. */
+#define SEQ_DIRTY_MAX 64
 
 /* Every ENSURE_EVERY periodic runs, the decision table is created in new databases. */
 #define ENSURE_EVERY 10
@@ -64,6 +70,8 @@ static struct {
 	bool thread_running;
 	pthread_t thread;
 	struct settings *set;     /* the thread's own (the main thread's before it starts) */
+	char *seq_dirty[SEQ_DIRTY_MAX]; /* databases where shipped writes moved sequences */
+	int n_seq_dirty;
 } R = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -308,6 +316,105 @@ static int run_resolve(const struct settings *s, const char *when, char *err, si
 	return 0;
 }
 
+/*
+ * Sequence sweep: in every database where shipped writes moved sequences
+ * since the last sweep, bring each sequence of the other nodes up to the
+ * primary's value (never back).  The per-statement setval()s of the data
+ * path can race on a node and leave a smaller value; this settles it.
+ */
+static void sweep_db(const struct settings *s, const char *db)
+{
+	int primary = node_primary(), pk = -1;
+	PGconn *pc;
+	PGresult *seqs;
+	struct buf sql = { 0 };
+	char ebuf[512];
+
+	for (int k = 0; k < s->n; k++)
+		if (s->nodes[k].id == primary)
+			pk = k;
+	if (pk < 0)
+		return;
+	{
+		char *ci = conninfo_with_db(s->node_conn_base[pk], db);
+
+		pc = ci ? connect_logged(primary, ci, db) : NULL;
+		free(ci);
+	}
+	if (!pc)
+		return;
+	seqs = PQexec(pc, "SELECT format('%I.%I', schemaname, sequencename), last_value::text "
+			  "FROM pg_catalog.pg_sequences WHERE last_value IS NOT NULL");
+	if (PQresultStatus(seqs) != PGRES_TUPLES_OK) {
+		log_warning("resolver: node %d: cannot read sequences of database %s: %s", primary, db,
+			    one_line(pc, seqs, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(seqs); i++) {
+		if (!ship_setval_sql(&sql, PQgetvalue(seqs, i, 0), PQgetvalue(seqs, i, 1), true)) {
+			log_warning("resolver: out of memory");
+			goto out;
+		}
+		sql.data[sql.len - 1] = ';';
+	}
+	if (!sql.len || !buf_append(&sql, "", 1))
+		goto out;
+	for (int k = 0; k < s->n; k++) {
+		struct node *n = node_get(s->nodes[k].id);
+		char *ci;
+		PGconn *c;
+		PGresult *r;
+
+		if (k == pk || !n || atomic_load(&n->state) != NODE_UP)
+			continue;
+		ci = conninfo_with_db(s->node_conn_base[k], db);
+		c = ci ? connect_logged(s->nodes[k].id, ci, db) : NULL;
+		free(ci);
+		if (!c)
+			continue;
+		r = PQexec(c, (const char *)sql.data);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+			log_warning("resolver: node %d: sequence sweep of database %s failed: %s", s->nodes[k].id, db,
+				    one_line(c, r, ebuf, sizeof(ebuf)));
+		PQclear(r);
+		PQfinish(c);
+	}
+out:
+	PQclear(seqs);
+	PQfinish(pc);
+	buf_free(&sql);
+}
+
+static void sweep_sequences(const struct settings *s)
+{
+	char *dbs[SEQ_DIRTY_MAX];
+	int n;
+
+	pthread_mutex_lock(&R.lock);
+	n = R.n_seq_dirty;
+	memcpy(dbs, R.seq_dirty, sizeof(dbs[0]) * (size_t)n);
+	R.n_seq_dirty = 0;
+	pthread_mutex_unlock(&R.lock);
+	for (int i = 0; i < n; i++) {
+		sweep_db(s, dbs[i]);
+		free(dbs[i]);
+	}
+}
+
+void resolver_seq_dirty(const char *db)
+{
+	if (!db || !atomic_load_explicit(&R.started, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&R.lock);
+	for (int i = 0; i < R.n_seq_dirty; i++)
+		if (strcmp(R.seq_dirty[i], db) == 0)
+			goto out;
+	if (R.n_seq_dirty < SEQ_DIRTY_MAX && (R.seq_dirty[R.n_seq_dirty] = strdup(db)) != NULL)
+		R.n_seq_dirty++;
+out:
+	pthread_mutex_unlock(&R.lock);
+}
+
 /* SECONDS after T (CLOCK_MONOTONIC). */
 static struct timespec later(struct timespec t, double seconds)
 {
@@ -354,6 +461,7 @@ static void *resolver_main(void *arg)
 		if (++runs % ENSURE_EVERY == 0)
 			ensure_all(R.set);
 		run_resolve(R.set, "periodic", err, sizeof(err));
+		sweep_sequences(R.set);
 		clock_gettime(CLOCK_MONOTONIC, &last);
 		pthread_mutex_lock(&R.lock);
 	}
@@ -463,6 +571,9 @@ void resolver_stop(void)
 	settings_free(R.set);
 	settings_free(R.next);
 	R.set = R.next = NULL;
+	for (int i = 0; i < R.n_seq_dirty; i++)
+		free(R.seq_dirty[i]);
+	R.n_seq_dirty = 0;
 	twopc_inflight_free(R.inflight);
 	R.inflight = NULL;
 }

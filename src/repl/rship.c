@@ -29,6 +29,7 @@
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
+#include "pgchorus/resolver.h"
 #include "pgchorus/rsess.h"
 #include "pgchorus/rstep.h"
 #include "pgchorus/server.h"
@@ -499,6 +500,8 @@ bool rs_ship_build(struct rsess *rs)
 		if (*val && !ship_setval_sql(&rs->ship_pre, name, val, true))
 			return false;
 	}
+	if (rs->ship_pre.len)
+		resolver_seq_dirty(rs->c->database);
 	if (rs->ship_n && rs->ship_t) {
 		struct buf sql = { 0 };
 		uint8_t e = RT_QUERY;

@@ -405,12 +405,10 @@ bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool i
 	bool ok = ship_quote_literal(&lit, seq, strlen(seq)) && buf_append(&lit, "", 1);
 	const char *l = (const char *)lit.data;
 
-	/* The lock makes "read, then move forward" one step among the nodes'
-	 * sessions; it is held to the end of the transaction (a prepared one
-	 * keeps it until COMMIT PREPARED). */
-	ok = ok && buf_str(out, "SELECT pg_catalog.pg_advisory_xact_lock(1885824883, ") && buf_str(out, l) &&
-	     buf_str(out, "::pg_catalog.regclass::pg_catalog.oid::pg_catalog.int4); SELECT pg_catalog.setval(") &&
-	     buf_str(out, l) && buf_str(out, ", ") && buf_str(out, value) && buf_str(out, is_called ? ", true)" : ", false)") &&
+	/* Never backwards.  Two of these racing on one node may leave the
+	 * smaller value; the resolver's sequence sweep settles it (resolver.c). */
+	ok = ok && buf_str(out, "SELECT pg_catalog.setval(") && buf_str(out, l) && buf_str(out, ", ") &&
+	     buf_str(out, value) && buf_str(out, is_called ? ", true)" : ", false)") &&
 	     buf_str(out, " WHERE COALESCE(pg_catalog.pg_sequence_last_value(") && buf_str(out, l) &&
 	     buf_str(out, ") < ") && buf_str(out, value) && buf_str(out, ", true)") && buf_append(out, "", 1);
 	buf_free(&lit);
