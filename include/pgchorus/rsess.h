@@ -148,6 +148,7 @@ struct rsess {
 	bool ship_oom;
 	struct ship_table *ship_t; /* its table (in rs->tables) */
 	uint32_t ship_n;           /* rows captured */
+	uint64_t ship_copy_n;      /* rows a shipped COPY inserted on the primary */
 	struct buf ship_rows;      /* "E'(...)'::table, ..." */
 	struct buf ship_cap;       /* rows of a capture or lookup query */
 	struct buf ship_pre;       /* setval()s for the other nodes, NUL-separated */
@@ -205,6 +206,7 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t *msg, uint32_t len, bool *fwd);
 bool rs_ship_route(struct rsess *rs, bool in_block);
 void rs_ship_lookup_done(struct rsess *rs);
+void rs_ship_copy_done(struct rsess *rs);
 bool rs_ship_build(struct rsess *rs);
 void rs_ship_pre(struct rsess *rs, const char **pre, int n);
 bool rs_ship_order_ok(struct rsess *rs, uint64_t need);

@@ -37,6 +37,7 @@ enum ship_kind {
 	SHIP_UPDATE,
 	SHIP_DELETE,
 	SHIP_SEQ,      /* a SELECT (or other read) calling nextval/setval on literal names */
+	SHIP_COPY,     /* COPY ... FROM STDIN with a column list: omitted columns may get volatile defaults */
 };
 
 #define SHIP_F_RETURNING   0x01  /* the client's own RETURNING list */
@@ -111,6 +112,10 @@ bool ship_apply_sql(struct buf *out, enum ship_kind kind, const struct ship_tabl
  * one node may leave the smaller value until the resolver's sweep).
  */
 bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool is_called);
+
+/* The rows a COPY FROM STDIN just inserted into T in the primary's
+ * transaction (the newest command id of its transaction's rows there). */
+bool ship_copy_capture_sql(struct buf *out, const struct ship_table *t);
 
 /* The capture query run on the primary after a shipped statement: one row
  * (name, last_value, is_called) per sequence of the NUL-separated list. */

@@ -135,8 +135,12 @@ static void rs_step_write(struct rsess *rs, uint64_t targets, bool wrap)
 	rs->compare = true;
 	rs->target_mask = targets;
 	if (rs->cls.flags & STMT_F_COPY_FROM) {
-		/* The client's data must reach every node while it streams. */
-		rs_step_parallel(rs, targets, primary, true);
+		/* The client's data must reach every node while it streams; a
+		 * shipped COPY (rship.c) goes to the primary only. */
+		if (rs->ship_on)
+			rs_step_parallel(rs, 1ULL << primary, primary, false);
+		else
+			rs_step_parallel(rs, targets, primary, true);
 		return;
 	}
 	rs_begin_step(rs, RS_PRIMARY, primary);
@@ -363,7 +367,7 @@ void rs_run_unit(struct rsess *rs)
 		rs_step_write(rs, in_block && ci->cls == STMT_NO_TXN_BLOCK ? 1ULL << primary : live, false);
 		return;
 	}
-	if (single && !(fl & STMT_F_COPY_FROM) && rs_ship_route(rs, in_block))
+	if (single && rs_ship_route(rs, in_block))
 		return; /* its rows are shipped (rship.c) */
 	switch (ci->cls) {
 	case STMT_READ:

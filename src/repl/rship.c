@@ -91,6 +91,7 @@ void rs_ship_reset_unit(struct rsess *rs)
 	rs->ship_on = false;
 	rs->ship_t = NULL;
 	rs->ship_n = 0;
+	rs->ship_copy_n = 0;
 	buf_reset(&rs->ship_rows);
 	buf_reset(&rs->ship_cap);
 	buf_reset(&rs->ship_pre);
@@ -128,8 +129,14 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 	const struct ship_table *t;
 
 	memset(st, 0, sizeof(*st));
-	if (si->n_stmts != 1 || (si->flags & (STMT_F_TXN_ANY | STMT_F_COPY_FROM | STMT_F_UNANALYSED)))
+	if (si->n_stmts != 1 || (si->flags & (STMT_F_TXN_ANY | STMT_F_UNANALYSED)))
 		return true;
+	if (si->flags & STMT_F_COPY_FROM) {
+		/* No text change: whether it is shipped depends on the table. */
+		if (ship_analyze(sql, st) && st->kind != SHIP_COPY)
+			memset(st, 0, sizeof(*st));
+		return true;
+	}
 	if (si->cls != STMT_WRITE && !(si->cls == STMT_READ && (si->flags & STMT_F_SEQUENCE)))
 		return true;
 	if (!ship_analyze(sql, st) || st->kind == SHIP_SEQ)
@@ -452,6 +459,15 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	}
 	if (!t->exists)
 		return false;
+	if (st->kind == SHIP_COPY) {
+		/* Columns left out may get volatile defaults: the COPY runs on the
+		 * primary only, its rows are read back and shipped (rs_ship_copy_done). */
+		if (!t->volatile_def)
+			return false;
+		rs->ship_on = true;
+		rs->ship_t = t;
+		return false; /* rroute.c streams it to the primary */
+	}
 	if (st->kind == SHIP_INSERT && (st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len)
 		return false;
 	if ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond)
@@ -472,6 +488,31 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 /* ---- after the primary ----------------------------------------------------- */
 
 /*
+ * A shipped COPY FROM STDIN ended well on the primary (the client has its
+ * answer): read back the rows it inserted, and the sequences' values.
+ */
+void rs_ship_copy_done(struct rsess *rs)
+{
+	int primary = rs->leader;
+	struct buf sql = { 0 };
+	bool ok = true;
+
+	rs_begin_step(rs, RS_PRIMARY, primary);
+	buf_reset(&rs->ship_cap);
+	if (rs->ship_copy_n)
+		ok = ship_copy_capture_sql(&sql, rs->ship_t) &&
+		     rs_send_injected(rs, primary, (const char *)sql.data, RT_SHIP);
+	buf_free(&sql);
+	if (!ok) {
+		if (rs->c->state != CL_CLOSING)
+			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	if (send_capture(rs, primary) && !rs->busy_mask)
+		rsess_step_done(rs);
+}
+
+/*
  * The primary ran the shipped unit: rs->ship_unit gets the apply statement
  * (empty when no row changed) and rs->ship_pre the setval()s (NUL-separated
  * Queries).  false: out of memory.
@@ -485,27 +526,36 @@ bool rs_ship_build(struct rsess *rs)
 	buf_reset(&rs->ship_pre);
 	if (rs->ship_oom)
 		return false;
-	/* capture rows: name \0 value \0 \x01 */
+	/* captured rows: fields each NUL-terminated, then \x01; a row image
+	 * (COPY) has one field, a sequence two (name, value) */
 	while (p < end) {
-		const char *name = p, *val;
+		const char *f[2] = { NULL, NULL };
+		int n = 0;
 
-		p += strnlen(p, (size_t)(end - p)) + 1;
+		while (p < end && *p != '\x01') {
+			if (n < 2)
+				f[n] = p;
+			n++;
+			p += strnlen(p, (size_t)(end - p)) + 1;
+		}
 		if (p >= end)
 			break;
-		val = p;
-		p += strnlen(p, (size_t)(end - p)) + 1;
-		if (p >= end || *p != '\x01')
-			break;
 		p++;
-		if (*val && !ship_setval_sql(&rs->ship_pre, name, val, true))
+		if (n == 2 && *f[1] && !ship_setval_sql(&rs->ship_pre, f[0], f[1], true))
 			return false;
+		if (n == 1 && rs->ship_t &&
+		    ((rs->ship_n && !buf_append(&rs->ship_rows, ", ", 2)) ||
+		     !ship_quote_literal(&rs->ship_rows, f[0], strlen(f[0])) || !buf_append(&rs->ship_rows, "::", 2) ||
+		     !buf_append(&rs->ship_rows, rs->ship_t->qname, strlen(rs->ship_t->qname))))
+			return false;
+		rs->ship_n += n == 1;
 	}
 	if (rs->ship_pre.len)
 		resolver_seq_dirty(rs->c->database);
 	if (rs->ship_n && rs->ship_t) {
 		struct buf sql = { 0 };
 		uint8_t e = RT_QUERY;
-		bool ok = ship_apply_sql(&sql, rs->ship.kind, rs->ship_t, (const char *)rs->ship_rows.data,
+		bool ok = ship_apply_sql(&sql, rs->ship.kind == SHIP_COPY ? SHIP_INSERT : rs->ship.kind, rs->ship_t, (const char *)rs->ship_rows.data,
 					 rs->ship_rows.len, rs->ship.flags & SHIP_F_ON_CONFLICT) &&
 			  msg_query(&rs->ship_unit.msgs, (const char *)sql.data) &&
 			  buf_append(&rs->ship_unit.entries, &e, 1);

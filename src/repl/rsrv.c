@@ -85,6 +85,8 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 		return fwd;
 	switch (type) {
 	case 'C':
+		if (leader && rs->ship_on && rs->ship.kind == SHIP_COPY && len > 10 && memcmp(msg + 5, "COPY ", 5) == 0)
+			rs->ship_copy_n = strtoull((const char *)msg + 10, NULL, 10);
 		/* A BEGIN pgchorus put in front of a Query on some nodes only is not
 		 * part of the outcome (nor is any BEGIN: it cannot differ). */
 		if ((entry & RT_COMPARE) && !(len == 11 && memcmp(msg + 5, "BEGIN", 6) == 0) &&

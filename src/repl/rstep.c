@@ -706,6 +706,17 @@ void rsess_step_done(struct rsess *rs)
 			rs->txn = rs->slot[leader].z;
 		if (leader >= 0 && rs->slot[leader].failed && rs->txn == 'E')
 			rs->err_node = leader;
+		if (rs->ship_on && rs->ship.kind == SHIP_COPY && leader >= 0 && rs->slot[leader].srv) {
+			if (!rs->slot[leader].failed) {
+				rs_ship_copy_done(rs);
+				return;
+			}
+			if (rs->wrap) {
+				rs->send_err = false;
+				rs_abort(rs);
+				return;
+			}
+		}
 		if (rs->compare) {
 			if (!rs_compare(rs, rs->step_mask & rs_live_mask(rs), leader))
 				return;

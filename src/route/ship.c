@@ -247,6 +247,14 @@ bool ship_analyze(const char *sql, struct ship_stmt *out)
 			case PG_QUERY__NODE__NODE_SELECT_STMT:
 				ok = analyze_select(&s, n->select_stmt);
 				break;
+			case PG_QUERY__NODE__NODE_COPY_STMT: {
+				const PgQuery__CopyStmt *cp = n->copy_stmt;
+
+				ok = cp->is_from && (!cp->filename || !*cp->filename) && !cp->is_program && cp->n_attlist > 0 &&
+				     set_target(out, cp->relation);
+				out->kind = SHIP_COPY;
+				break;
+			}
 			default:
 				break;
 			}
@@ -413,6 +421,15 @@ bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool i
 	     buf_str(out, ") < ") && buf_str(out, value) && buf_str(out, ", true)") && buf_append(out, "", 1);
 	buf_free(&lit);
 	return ok;
+}
+
+bool ship_copy_capture_sql(struct buf *out, const struct ship_table *t)
+{
+	return buf_str(out, "WITH pgc AS (SELECT ROW(t.*)::text AS r, t.cmin::text::int8 AS c FROM ") &&
+	       buf_str(out, t->qname) &&
+	       buf_str(out, " t WHERE t.xmin = pg_catalog.pg_current_xact_id()::xid)"
+			    " SELECT r FROM pgc WHERE c = (SELECT max(c) FROM pgc)") &&
+	       buf_append(out, "", 1);
 }
 
 bool ship_seq_capture_sql(struct buf *out, const char *seqs, size_t len)
