@@ -207,6 +207,7 @@ bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t 
 bool rs_ship_route(struct rsess *rs, bool in_block);
 void rs_ship_lookup_done(struct rsess *rs);
 void rs_ship_copy_done(struct rsess *rs);
+void rs_ship_lo_value(struct rsess *rs, const uint8_t *msg, uint32_t len);
 bool rs_ship_build(struct rsess *rs);
 void rs_ship_pre(struct rsess *rs, const char **pre, int n);
 bool rs_ship_order_ok(struct rsess *rs, uint64_t need);

@@ -38,6 +38,7 @@ enum ship_kind {
 	SHIP_DELETE,
 	SHIP_SEQ,      /* a SELECT (or other read) calling nextval/setval on literal names */
 	SHIP_COPY,     /* COPY ... FROM STDIN with a column list: omitted columns may get volatile defaults */
+	SHIP_LO,       /* SELECT lo_create(0) / lo_from_bytea(0, ...): the other nodes get the primary's OID */
 };
 
 #define SHIP_F_RETURNING   0x01  /* the client's own RETURNING list */
@@ -59,6 +60,7 @@ struct ship_stmt {
 	uint16_t set_len;
 	char seqs[SHIP_LIST_MAX];    /* sequence names given to nextval/setval as literals */
 	uint16_t seqs_len;
+	uint32_t lo_at, lo_len;      /* SHIP_LO: the bytes of the literal 0 to replace by the OID */
 };
 
 /* Analyse SQL (one statement, NUL-terminated).  false: not shippable

@@ -139,7 +139,7 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 	}
 	if (si->cls != STMT_WRITE && !(si->cls == STMT_READ && (si->flags & STMT_F_SEQUENCE)))
 		return true;
-	if (!ship_analyze(sql, st) || st->kind == SHIP_SEQ)
+	if (!ship_analyze(sql, st) || st->kind == SHIP_SEQ || st->kind == SHIP_LO)
 		return true;
 	t = table_cached(rs, st);
 	if (t && (!t->exists || ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len))) {
@@ -427,6 +427,19 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 
 	if (st->kind == SHIP_NO || !rs->unit_sync || rs->u_exec != 1)
 		return false;
+	if (st->kind == SHIP_LO) {
+		/* The others run the same Query with the primary's OID (rs_ship_build). */
+		if (rs->unit.msgs.data[0] != 'Q' || !rs->u_sql.len)
+			return false;
+		rs->ship_on = true;
+		rs->wrap = !in_block;
+		rs->compare = true;
+		rs->target_mask = rs_live_mask(rs);
+		rs_begin_step(rs, RS_PRIMARY, primary);
+		if (rs_send(rs, primary, NULL, &rs->unit, true) && !rs->busy_mask)
+			rsess_step_done(rs);
+		return true;
+	}
 	if (st->kind == SHIP_SEQ) {
 		rs->ship_on = true;
 		rs->wrap = false;
@@ -512,6 +525,47 @@ void rs_ship_copy_done(struct rsess *rs)
 		rsess_step_done(rs);
 }
 
+/* SHIP_LO: the OID the primary's large object got (its answer's first column). */
+void rs_ship_lo_value(struct rsess *rs, const uint8_t *msg, uint32_t len)
+{
+	struct msg_reader r;
+	uint32_t l;
+	const uint8_t *p;
+
+	reader_init(&r, msg + 5, len - 5);
+	if (reader_int16(&r) != 1)
+		return;
+	l = reader_int32(&r);
+	p = reader_bytes(&r, l);
+	if (r.err || l == 0 || l > 20)
+		return;
+	buf_reset(&rs->ship_rows);
+	if (!buf_append(&rs->ship_rows, p, l))
+		rs->ship_oom = true;
+	rs->ship_n = 1;
+}
+
+/* SHIP_LO: the client's Query with the OID in place of its 0. */
+static bool lo_unit(struct rsess *rs)
+{
+	const char *sql = (const char *)rs->u_sql.data;
+	struct buf text = { 0 };
+	bool ok;
+
+	if (rs->ship.lo_at + rs->ship.lo_len > strlen(sql))
+		return true; /* not the text analysed: nothing is sent */
+	ok = buf_append(&text, sql, rs->ship.lo_at) && buf_append(&text, rs->ship_rows.data, rs->ship_rows.len) &&
+	     buf_append(&text, sql + rs->ship.lo_at + rs->ship.lo_len,
+			strlen(sql + rs->ship.lo_at + rs->ship.lo_len) + 1);
+	if (ok) {
+		uint8_t e = RT_QUERY;
+
+		ok = msg_query(&rs->ship_unit.msgs, (const char *)text.data) && buf_append(&rs->ship_unit.entries, &e, 1);
+	}
+	buf_free(&text);
+	return ok;
+}
+
 /*
  * The primary ran the shipped unit: rs->ship_unit gets the apply statement
  * (empty when no row changed) and rs->ship_pre the setval()s (NUL-separated
@@ -552,6 +606,8 @@ bool rs_ship_build(struct rsess *rs)
 	}
 	if (rs->ship_pre.len)
 		resolver_seq_dirty(rs->c->database);
+	if (rs->ship.kind == SHIP_LO)
+		return !rs->ship_n || lo_unit(rs);
 	if (rs->ship_n && rs->ship_t) {
 		struct buf sql = { 0 };
 		uint8_t e = RT_QUERY;

@@ -131,6 +131,10 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 	case 'S':
 		rsrv_param(s, rs->c, leader, msg, len);
 		break;
+	case 'D':
+		if (leader && rs->ship_on && rs->ship.kind == SHIP_LO)
+			rs_ship_lo_value(rs, msg, len);
+		break;
 	case 'A':
 		/* LISTEN ran everywhere: one node's notifications are enough. */
 		return node == node_primary();

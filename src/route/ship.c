@@ -202,7 +202,38 @@ static void find_dml(void *arg, const ProtobufCMessage *m)
 		pgq_for_each_child(m, find_dml, arg);
 }
 
-static bool analyze_select(struct scan *s, const PgQuery__SelectStmt *sel)
+/* SELECT lo_create(0) or SELECT lo_from_bytea(0, ...) alone: the literal's bytes. */
+static bool analyze_lo(const char *sql, const PgQuery__SelectStmt *sel, struct ship_stmt *st)
+{
+	const PgQuery__Node *t, *a;
+	const PgQuery__FuncCall *fc;
+	const char *name;
+	size_t at, end, len = strlen(sql);
+
+	if (sel->n_target_list != 1 || sel->n_from_clause || sel->where_clause || sel->n_values_lists ||
+	    (t = sel->target_list[0])->node_case != PG_QUERY__NODE__NODE_RES_TARGET || !t->res_target->val ||
+	    t->res_target->val->node_case != PG_QUERY__NODE__NODE_FUNC_CALL)
+		return false;
+	fc = t->res_target->val->func_call;
+	name = fc->n_funcname ? node_str(fc->funcname[fc->n_funcname - 1]) : NULL;
+	if (!name || (strcmp(name, "lo_create") != 0 && strcmp(name, "lo_from_bytea") != 0) || !fc->n_args)
+		return false;
+	a = fc->args[0];
+	if (a->node_case != PG_QUERY__NODE__NODE_A_CONST || a->a_const->val_case != PG_QUERY__A__CONST__VAL_IVAL ||
+	    a->a_const->ival->ival != 0 || a->a_const->location < 0)
+		return false;
+	at = (size_t)a->a_const->location;
+	for (end = at; end < len && sql[end] >= '0' && sql[end] <= '9'; end++)
+		;
+	if (end == at || end - at > 20)
+		return false;
+	st->kind = SHIP_LO;
+	st->lo_at = (uint32_t)at;
+	st->lo_len = (uint32_t)(end - at);
+	return true;
+}
+
+static bool analyze_select(struct scan *s, const char *sql, const PgQuery__SelectStmt *sel)
 {
 	bool dml = false;
 
@@ -210,6 +241,8 @@ static bool analyze_select(struct scan *s, const PgQuery__SelectStmt *sel)
 	if (dml)
 		return false;
 	scan_walk(s, &sel->base);
+	if (!s->st->seqs_len && analyze_lo(sql, sel, s->st))
+		return true;
 	if (!s->st->seqs_len || (s->st->flags & SHIP_F_SEQ_UNKNOWN))
 		return false;
 	s->st->kind = SHIP_SEQ;
@@ -245,7 +278,7 @@ bool ship_analyze(const char *sql, struct ship_stmt *out)
 				ok = analyze_delete(&s, n->delete_stmt);
 				break;
 			case PG_QUERY__NODE__NODE_SELECT_STMT:
-				ok = analyze_select(&s, n->select_stmt);
+				ok = analyze_select(&s, sql, n->select_stmt);
 				break;
 			case PG_QUERY__NODE__NODE_COPY_STMT: {
 				const PgQuery__CopyStmt *cp = n->copy_stmt;
