@@ -113,6 +113,9 @@ void classify_sql(const char *sql, struct stmt_info *out);
 bool classify_set_functions(const char *const *writing, const char *const *volatile_fns,
                             const char *const *immutable_fns) __attribute__((warn_unused_result));
 
+/* Is schema.name (schema NULL: unqualified) on the operator's immutable list? Thread-safe. */
+bool classify_fn_immutable(const char *schema, const char *name, size_t nargs);
+
 /* A date/time literal's text names the current time: it contains the word
  * now, today, tomorrow or yesterday ('now', 'today 10:00'...). */
 bool classify_literal_names_now(const char *s);

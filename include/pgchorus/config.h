@@ -96,6 +96,8 @@ struct config {
 	int max_prepared_statements;/* per server connection cache (transaction mode) */
 	char **ignore_startup_parameters; /* NULL terminated */
 	int n_ignore_startup_parameters;
+	char **volatile_functions;        /* replication: results differ per node (NULL terminated) */
+	char **immutable_functions;       /* replication: declared deterministic (NULL terminated) */
 
 	/*
 	 * replication mode (doc/replication.md).  instance_name is never "":

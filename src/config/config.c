@@ -375,15 +375,15 @@ static void free_string_array(char **a)
 	free(a);
 }
 
-/* An array or list of strings; stored NULL terminated. */
-static bool read_ignore_params(const struct loader *ld, const config_setting_t *s,
-			       const char *name, struct config *cfg)
+/* An array or list of non-empty strings into *OUT (NULL terminated); *N its length. */
+static bool read_string_list(const struct loader *ld, const config_setting_t *s, const char *name, char ***out,
+			     int *count)
 {
 	int n;
 	char **a;
 
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
-		return fail(ld, s, name, "expected an array of strings such as [\"extra_float_digits\"], got %s",
+		return fail(ld, s, name, "expected an array of strings such as [\"name\"], got %s",
 			    type_name(s));
 	n = config_setting_length(s);
 	a = calloc((size_t)n + 1, sizeof(*a));
@@ -402,9 +402,10 @@ static bool read_ignore_params(const struct loader *ld, const config_setting_t *
 			return fail(ld, e, name, "out of memory");
 		}
 	}
-	free_string_array(cfg->ignore_startup_parameters);
-	cfg->ignore_startup_parameters = a;
-	cfg->n_ignore_startup_parameters = n;
+	free_string_array(*out);
+	*out = a;
+	if (count)
+		*count = n;
 	return true;
 }
 
@@ -532,7 +533,7 @@ static bool read_nodes(const struct loader *ld, const config_setting_t *s, const
 enum setting_id {
 	S_LISTEN_ADDRESSES, S_PORT, S_UNIX_SOCKET_DIR, S_UNIX_SOCKET_MODE, S_WORKERS,
 	S_MODE, S_POOL_MODE, S_POOL_SIZE, S_MAX_CLIENT_CONN, S_SERVER_RESET_QUERY,
-	S_MAX_PREPARED_STATEMENTS, S_IGNORE_STARTUP_PARAMETERS,
+	S_MAX_PREPARED_STATEMENTS, S_IGNORE_STARTUP_PARAMETERS, S_VOLATILE_FUNCTIONS, S_IMMUTABLE_FUNCTIONS,
 	S_LOAD_BALANCE, S_ON_MISMATCH, S_INSTANCE_NAME, S_RESOLVER_USER, S_RESOLVER_PASSWORD,
 	S_RESOLVER_DATABASE, S_RESOLVER_PERIOD, S_RESOLVER_GRACE,
 	S_AUTH_TIMEOUT, S_CLIENT_IDLE_TIMEOUT, S_IDLE_IN_TRANSACTION_TIMEOUT,
@@ -561,6 +562,8 @@ static const char *const setting_names[S_COUNT] = {
 	[S_SERVER_RESET_QUERY] = "server_reset_query",
 	[S_MAX_PREPARED_STATEMENTS] = "max_prepared_statements",
 	[S_IGNORE_STARTUP_PARAMETERS] = "ignore_startup_parameters",
+	[S_VOLATILE_FUNCTIONS] = "volatile_functions",
+	[S_IMMUTABLE_FUNCTIONS] = "immutable_functions",
 	[S_LOAD_BALANCE] = "load_balance",
 	[S_ON_MISMATCH] = "on_mismatch",
 	[S_INSTANCE_NAME] = "instance_name",
@@ -638,7 +641,11 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 	case S_MAX_PREPARED_STATEMENTS:
 		return read_int(ld, s, name, 1, 10000000, &cfg->max_prepared_statements);
 	case S_IGNORE_STARTUP_PARAMETERS:
-		return read_ignore_params(ld, s, name, cfg);
+		return read_string_list(ld, s, name, &cfg->ignore_startup_parameters, &cfg->n_ignore_startup_parameters);
+	case S_VOLATILE_FUNCTIONS:
+		return read_string_list(ld, s, name, &cfg->volatile_functions, NULL);
+	case S_IMMUTABLE_FUNCTIONS:
+		return read_string_list(ld, s, name, &cfg->immutable_functions, NULL);
 	case S_LOAD_BALANCE:
 		if (!read_keyword(ld, s, name, load_balances, &v))
 			return false;
@@ -771,6 +778,8 @@ static void config_free(struct config *cfg)
 	free(cfg->unix_socket_dir);
 	free(cfg->server_reset_query);
 	free_string_array(cfg->ignore_startup_parameters);
+	free_string_array(cfg->volatile_functions);
+	free_string_array(cfg->immutable_functions);
 	free(cfg->instance_name);
 	free(cfg->resolver_user);
 	free(cfg->resolver_password);

@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 
+#include "pgchorus/classify.h"
 #include "pgchorus/hba.h"
 #include "pgchorus/runtime.h"
 #include "pgchorus/tls.h"
@@ -26,6 +27,11 @@ int runtime_prepare(struct config *cfg, char *err, size_t errlen)
 	char sub[512];
 
 	cfg->release_derived = runtime_release;
+	if (!classify_set_functions(NULL, (const char *const *)cfg->volatile_functions,
+				    (const char *const *)cfg->immutable_functions)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if (cfg->users_file[0]) {
 		cfg->users = users_load(cfg->users_file, sub, sizeof(sub));
 		if (!cfg->users) {

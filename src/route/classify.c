@@ -303,6 +303,24 @@ static bool fn_table_add(struct fn_table *t, const char *const *list, unsigned f
 	return true;
 }
 
+bool classify_fn_immutable(const char *schema, const char *name, size_t nargs)
+{
+	bool safe = false;
+
+	pthread_once(&builtin_once, builtin_init);
+	pthread_rwlock_rdlock(&fn_lock);
+	for (size_t i = fn_first(fn_config.v, fn_config.n, name);
+	     i < fn_config.n && strcmp(fn_config.v[i].name, name) == 0; i++) {
+		const struct fn_entry *e = &fn_config.v[i];
+
+		if ((e->fl & FN_SAFE) && (!e->schema || (schema && strcmp(schema, e->schema) == 0)))
+			safe = true;
+	}
+	pthread_rwlock_unlock(&fn_lock);
+	(void)nargs;
+	return safe;
+}
+
 bool classify_set_functions(const char *const *writing, const char *const *volatile_fns,
                             const char *const *immutable_fns)
 {

@@ -12,6 +12,7 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include "pgchorus/classify.h"
 #include "pgchorus/pgq_walk.h"
 #include "pgchorus/ship.h"
 
@@ -69,8 +70,12 @@ static const char *seq_literal(const PgQuery__FuncCall *fc)
 static void scan_func(struct scan *s, const PgQuery__FuncCall *fc)
 {
 	const char *name = fc->n_funcname ? node_str(fc->funcname[fc->n_funcname - 1]) : NULL;
+	const char *schema = fc->n_funcname >= 2 ? node_str(fc->funcname[fc->n_funcname - 2]) : NULL;
 
-	s->plain = false;
+	/* Only what the operator declared immutable (immutable_functions)
+	 * keeps an INSERT ... VALUES plain: any other function may be volatile. */
+	if (!name || !classify_fn_immutable(schema, name, fc->n_args))
+		s->plain = false;
 	if (!name || (strcmp(name, "nextval") != 0 && strcmp(name, "setval") != 0))
 		return;
 	const char *seq = seq_literal(fc);
