@@ -113,6 +113,9 @@ void classify_sql(const char *sql, struct stmt_info *out);
 bool classify_set_functions(const char *const *writing, const char *const *volatile_fns,
                             const char *const *immutable_fns) __attribute__((warn_unused_result));
 
+/* Is schema.name (schema NULL: unqualified) volatile for the classification
+ * (built-in list and volatile_functions, minus immutable_functions)?  Thread-safe. */
+bool classify_fn_volatile(const char *schema, const char *name, size_t nargs);
 /* Is schema.name (schema NULL: unqualified) on the operator's immutable list? Thread-safe. */
 bool classify_fn_immutable(const char *schema, const char *name, size_t nargs);
 

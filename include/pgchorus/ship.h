@@ -45,6 +45,8 @@ enum ship_kind {
 #define SHIP_F_ON_CONFLICT 0x02  /* INSERT ... ON CONFLICT */
 #define SHIP_F_PLAIN       0x04  /* INSERT ... VALUES / DEFAULT VALUES of constants and parameters only */
 #define SHIP_F_SEQ_UNKNOWN 0x08  /* nextval/setval of a sequence not named by a literal */
+#define SHIP_F_LO_CREATE   0x10  /* creates a large object (lo_create, lo_from_bytea, lo_import...) */
+#define SHIP_F_VOLATILE    0x20  /* calls a volatile function (classify.h's lists), or has a subquery */
 
 #define SHIP_NAME_MAX 64         /* identifiers: NAMEDATALEN */
 #define SHIP_LIST_MAX 512        /* NUL-separated lists */

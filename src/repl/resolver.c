@@ -351,11 +351,22 @@ static void sweep_db(const struct settings *s, const char *db)
 		goto out;
 	}
 	for (int i = 0; i < PQntuples(seqs); i++) {
-		if (!ship_setval_sql(&sql, PQgetvalue(seqs, i, 0), PQgetvalue(seqs, i, 1), true)) {
+		struct buf lit = { 0 };
+		bool ok = ship_quote_literal(&lit, PQgetvalue(seqs, i, 0), strlen(PQgetvalue(seqs, i, 0))) &&
+			  buf_append(&lit, "", 1);
+
+		/* Exactly the primary's value, backwards too (a client's setval()). */
+		ok = ok && buf_append(&sql, "SELECT pg_catalog.setval(", 25) &&
+		     buf_append(&sql, lit.data, lit.len - 1) && buf_append(&sql, ", ", 2) &&
+		     buf_append(&sql, PQgetvalue(seqs, i, 1), strlen(PQgetvalue(seqs, i, 1))) &&
+		     buf_append(&sql, ", true) WHERE pg_catalog.pg_sequence_last_value(", 48) &&
+		     buf_append(&sql, lit.data, lit.len - 1) && buf_append(&sql, ") IS DISTINCT FROM ", 19) &&
+		     buf_append(&sql, PQgetvalue(seqs, i, 1), strlen(PQgetvalue(seqs, i, 1))) && buf_append(&sql, ";", 1);
+		buf_free(&lit);
+		if (!ok) {
 			log_warning("resolver: out of memory");
 			goto out;
 		}
-		sql.data[sql.len - 1] = ';';
 	}
 	if (!sql.len || !buf_append(&sql, "", 1))
 		goto out;

@@ -472,6 +472,12 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	}
 	if (!t->exists)
 		return false;
+	if (st->flags & SHIP_F_LO_CREATE) {
+		rs_local_error(rs, "0A000",
+			       "a large object created inside INSERT, UPDATE or DELETE cannot be replicated; "
+			       "create it first with SELECT lo_create(0) or SELECT lo_from_bytea(0, ...)");
+		return true;
+	}
 	if (st->kind == SHIP_COPY) {
 		/* Columns left out may get volatile defaults: the COPY runs on the
 		 * primary only, its rows are read back and shipped (rs_ship_copy_done). */
@@ -483,8 +489,17 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	}
 	if (st->kind == SHIP_INSERT && (st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len)
 		return false;
-	if ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond)
-		return false; /* no primary key: run everywhere (doc/determinism.md) */
+	if ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond) {
+		/* No primary key: the rows could not be found again on the other
+		 * nodes; deterministic statements run everywhere as text. */
+		if (st->flags & SHIP_F_VOLATILE) {
+			rs_local_error(rs, "0A000",
+				       "table has no primary key: a statement whose effect may differ between nodes "
+				       "(volatile function, subquery, LIMIT...) cannot be replicated; add a primary key");
+			return true;
+		}
+		return false;
+	}
 	if (st->kind == SHIP_UPDATE && (ship_sets_key(st, t) || !t->set_list || !*t->set_list))
 		return false;
 	rs->ship_on = true;

@@ -303,6 +303,17 @@ static bool fn_table_add(struct fn_table *t, const char *const *list, unsigned f
 	return true;
 }
 
+bool classify_fn_volatile(const char *schema, const char *name, size_t nargs)
+{
+	unsigned fl;
+
+	pthread_once(&builtin_once, builtin_init);
+	pthread_rwlock_rdlock(&fn_lock);
+	fl = fn_lookup(schema, name, nargs);
+	pthread_rwlock_unlock(&fn_lock);
+	return (fl & FN_VOLATILE) != 0;
+}
+
 bool classify_fn_immutable(const char *schema, const char *name, size_t nargs)
 {
 	bool safe = false;

@@ -49,6 +49,20 @@ static bool list_add(char *list, uint16_t *len, const char *s)
 
 /* ---- analysis -------------------------------------------------------------- */
 
+static void find_dml(void *arg, const ProtobufCMessage *m);
+
+/* A WITH that writes (WITH d AS (DELETE ...) INSERT ...): its writes would
+ * happen on the primary only; such statements run as text everywhere. */
+static bool with_writes(const PgQuery__WithClause *w)
+{
+	bool dml = false;
+
+	if (w)
+		for (size_t i = 0; i < w->n_ctes; i++)
+			find_dml(&dml, &w->ctes[i]->base);
+	return dml;
+}
+
 struct scan {
 	struct ship_stmt *st;
 	bool plain;       /* no function call, subquery or column reference met */
@@ -76,6 +90,11 @@ static void scan_func(struct scan *s, const PgQuery__FuncCall *fc)
 	 * keeps an INSERT ... VALUES plain: any other function may be volatile. */
 	if (!name || !classify_fn_immutable(schema, name, fc->n_args))
 		s->plain = false;
+	if (name && classify_fn_volatile(schema, name, fc->n_args))
+		s->st->flags |= SHIP_F_VOLATILE;
+	if (name && (strcmp(name, "lo_create") == 0 || strcmp(name, "lo_creat") == 0 ||
+		     strcmp(name, "lo_from_bytea") == 0 || strcmp(name, "lo_import") == 0))
+		s->st->flags |= SHIP_F_LO_CREATE;
 	if (!name || (strcmp(name, "nextval") != 0 && strcmp(name, "setval") != 0))
 		return;
 	const char *seq = seq_literal(fc);
@@ -99,7 +118,9 @@ static void scan_walk(void *arg, const ProtobufCMessage *m)
 
 	if (d == &pg_query__func_call__descriptor)
 		scan_func(s, (const PgQuery__FuncCall *)m);
-	else if (d == &pg_query__sub_link__descriptor || d == &pg_query__column_ref__descriptor ||
+	if (d == &pg_query__sub_link__descriptor)
+		s->st->flags |= SHIP_F_VOLATILE;
+	if (d == &pg_query__sub_link__descriptor || d == &pg_query__column_ref__descriptor ||
 		 d == &pg_query__select_stmt__descriptor || d == &pg_query__range_var__descriptor)
 		s->plain = false;
 	pgq_for_each_child(m, scan_walk, arg);
@@ -126,7 +147,7 @@ static bool analyze_insert(struct scan *s, const PgQuery__InsertStmt *ins)
 	struct ship_stmt *st = s->st;
 
 	st->kind = SHIP_INSERT;
-	if (!set_target(st, ins->relation))
+	if (!set_target(st, ins->relation) || with_writes(ins->with_clause))
 		return false;
 	if (ins->n_returning_list)
 		st->flags |= SHIP_F_RETURNING;
@@ -167,7 +188,7 @@ static bool analyze_update(struct scan *s, const PgQuery__UpdateStmt *up)
 	struct ship_stmt *st = s->st;
 
 	st->kind = SHIP_UPDATE;
-	if (!set_target(st, up->relation))
+	if (!set_target(st, up->relation) || with_writes(up->with_clause))
 		return false;
 	if (up->n_returning_list)
 		st->flags |= SHIP_F_RETURNING;
@@ -187,7 +208,7 @@ static bool analyze_delete(struct scan *s, const PgQuery__DeleteStmt *del)
 	struct ship_stmt *st = s->st;
 
 	st->kind = SHIP_DELETE;
-	if (!set_target(st, del->relation))
+	if (!set_target(st, del->relation) || with_writes(del->with_clause))
 		return false;
 	if (del->n_returning_list)
 		st->flags |= SHIP_F_RETURNING;
