@@ -139,6 +139,10 @@ struct rsess {
 	bool rw_has_info;      /* rw_info: the class of the Query or Parse just read */
 	struct stmt_info rw_info;
 	int unnamed_now_param; /* ... for the unnamed statement */
+	bool rw_now;           /* the message just read (Query, Bind) reads the transaction time */
+	bool time_wait;        /* the primary's transaction time is on its way (rs_time_captured) */
+	struct buf now_marks;  /* offsets in unit.msgs of the messages that read the time (uint32_t) */
+	struct rs_unit now_unit; /* the unit for the nodes other than the primary (rs_now_unit) */
 	/* row shipping (rship.c) */
 	struct ship_stmt ship;     /* the unit's statement, analysed at read time */
 	struct ship_stmt rw_ship;  /* ... of the Query or Parse just read */
@@ -196,6 +200,10 @@ void rsess_cancel(struct client *c);
 
 /* rnow.c: the transaction's timestamp (chosen at its first use), as text. */
 const char *rs_txn_time(struct rsess *rs);
+/* rnow.c: the unit for the nodes other than the primary (NULL: out of memory). */
+const struct rs_unit *rs_now_unit(struct rsess *rs);
+/* rnow.c: the primary's transaction time arrived (text in UTC, not terminated). */
+void rs_time_captured(struct rsess *rs, const char *v, size_t n);
 /* rnow.c: MSG (Query, Parse or Bind) rewritten for the transaction time
  * into OUT (left empty when unchanged).  false: out of memory. */
 bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out);

@@ -39,6 +39,8 @@ enum ship_kind {
 	SHIP_SEQ,      /* a SELECT (or other read) calling nextval/setval on literal names */
 	SHIP_COPY,     /* COPY ... FROM STDIN with a column list: omitted columns may get volatile defaults */
 	SHIP_LO,       /* SELECT lo_create(0) / lo_from_bytea(0, ...): the other nodes get the primary's OID */
+	SHIP_WITH,     /* INSERT/UPDATE/DELETE with a data-modifying WITH: runs as text, refused when
+	                * its target has volatile defaults or it calls volatile functions */
 };
 
 #define SHIP_F_RETURNING   0x01  /* the client's own RETURNING list */

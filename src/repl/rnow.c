@@ -1,13 +1,22 @@
 /*
  * rnow.c - transaction time in replication mode: now(), CURRENT_TIMESTAMP
- * and the other transaction-time expressions of a statement are rewritten
- * (src/route/rewrite.c) to read one timestamp chosen by pgchorus for the
- * transaction, so that every node stores the same value.
+ * and the other transaction-time expressions must read, on every node, the
+ * time of the primary's transaction, which is also what the primary's
+ * column defaults (DEFAULT now()) and functions see.
  *
- *   simple Query:  a literal  '2026-11-21 08:40:00.123456+00'::timestamptz
+ *   primary:       runs the client's text as it is (simple Query), or binds
+ *                  the extra time parameter to 'now' (extended protocol):
+ *                  its own transaction time;
+ *   the others:    get a copy of the unit (rs_now_unit) with the primary's
+ *                  time as a literal  '2026-11-21 08:40:00.123456+00'::timestamptz
+ *                  (simple Query) or as the value of that parameter;
  *   Parse:         an extra parameter $K::timestamptz (the statement may be
- *                  executed in many transactions); every Bind of the
- *                  statement gets the transaction's timestamp as parameter K.
+ *                  executed in many transactions), the same text everywhere.
+ *
+ * The primary's time is read when it joins the transaction: pgchorus's BEGIN
+ * there is followed by a SELECT of now() in the same Query (rstep.c,
+ * rs_time_capture).  A unit that every node runs at once before that time is
+ * known (session state...) uses pgchorus's clock for the whole transaction.
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +49,17 @@ const char *rs_txn_time(struct rsess *rs)
 	return rs->txn_time;
 }
 
+/* The primary's answer to rs_time_capture's SELECT: "YYYY-MM-DD HH24:MI:SS.US" in UTC. */
+void rs_time_captured(struct rsess *rs, const char *v, size_t n)
+{
+	rs->time_wait = false;
+	if (rs->txn_time[0] || n < 19 || n > 40)
+		return; /* fixed already for this transaction */
+	memcpy(rs->txn_time, v, n);
+	memcpy(rs->txn_time + n, "+00", 4);
+}
+
+/* Query text SQL with the transaction time as a literal into OUT (a Query message). */
 static bool rs_rewrite_query(struct rsess *rs, const char *sql, struct buf *out)
 {
 	char ref[96];
@@ -49,13 +69,87 @@ static bool rs_rewrite_query(struct rsess *rs, const char *sql, struct buf *out)
 
 	snprintf(ref, sizeof(ref), "'%s'::timestamptz", rs_txn_time(rs));
 	rewrite_now(sql, ref, &rr);
-	if (rr.sql) {
-		builder_begin(&mb, out, 'Q');
-		builder_string(&mb, rr.sql);
-		ok = builder_finish(&mb);
-	}
+	builder_begin(&mb, out, 'Q');
+	builder_string(&mb, rr.sql ? rr.sql : sql);
+	ok = builder_finish(&mb);
 	rewrite_result_free(&rr);
 	return ok;
+}
+
+/* Bind MSG (built by rs_rewrite_bind: its last parameter is the time) with the
+ * transaction time as that parameter, into OUT. */
+static bool rs_bind_time(struct rsess *rs, const uint8_t *msg, uint32_t len, struct buf *out)
+{
+	struct msg_reader r;
+	uint16_t nfmt, nparams;
+	size_t last = 0, end;
+	const char *t = rs_txn_time(rs);
+	struct msg_builder mb;
+
+	reader_init(&r, msg + 5, len - 5);
+	reader_string(&r);
+	reader_string(&r);
+	nfmt = reader_int16(&r);
+	reader_bytes(&r, 2 * (size_t)nfmt);
+	nparams = reader_int16(&r);
+	for (uint16_t i = 0; i < nparams && !r.err; i++) {
+		uint32_t plen;
+
+		last = r.pos;
+		plen = reader_int32(&r);
+		if (plen != 0xffffffffu)
+			reader_bytes(&r, plen);
+	}
+	end = r.pos;
+	if (r.err || !nparams)
+		return buf_append(out, msg, len);
+	builder_begin(&mb, out, 'B');
+	builder_bytes(&mb, msg + 5, last);
+	builder_int32(&mb, (uint32_t)strlen(t));
+	builder_bytes(&mb, t, strlen(t));
+	builder_bytes(&mb, msg + 5 + end, len - 5 - end);
+	return builder_finish(&mb);
+}
+
+/*
+ * The unit as the nodes other than the primary run it: &rs->unit when no
+ * message of it reads the transaction time, else rs->now_unit, built once
+ * per unit with the transaction time (fixed now if still unknown).
+ */
+const struct rs_unit *rs_now_unit(struct rsess *rs)
+{
+	const uint8_t *p = rs->unit.msgs.data, *end = p + rs->unit.msgs.len;
+	const uint32_t *marks = (const uint32_t *)rs->now_marks.data;
+	size_t n_marks = rs->now_marks.len / sizeof(uint32_t), m = 0;
+
+	if (!n_marks)
+		return &rs->unit;
+	if (rs->now_unit.msgs.len)
+		return &rs->now_unit;
+	for (; p < end; p += 1 + codec_get32(p + 1)) {
+		uint32_t len = 1 + codec_get32(p + 1);
+		bool ok;
+
+		if (m < n_marks && (size_t)(p - rs->unit.msgs.data) == marks[m]) {
+			m++;
+			if (p[0] == 'Q')
+				ok = rs_rewrite_query(rs, (const char *)p + 5, &rs->now_unit.msgs);
+			else
+				ok = rs_bind_time(rs, p, len, &rs->now_unit.msgs);
+		} else {
+			ok = buf_append(&rs->now_unit.msgs, p, len);
+		}
+		if (!ok) {
+			buf_reset(&rs->now_unit.msgs);
+			return NULL;
+		}
+	}
+	buf_reset(&rs->now_unit.entries);
+	if (!buf_append(&rs->now_unit.entries, rs->unit.entries.data, rs->unit.entries.len)) {
+		buf_reset(&rs->now_unit.msgs);
+		return NULL;
+	}
+	return &rs->now_unit;
 }
 
 static bool rs_rewrite_parse(struct rsess *rs, const uint8_t *msg, uint32_t len, struct buf *out)
@@ -113,9 +207,10 @@ static bool rs_rewrite_bind(struct rsess *rs, const uint8_t *msg, uint32_t len, 
 	const char *portal, *stmt;
 	uint16_t nfmt, nparams, nres, fmt0 = 0;
 	size_t fmts_at, params_at, params_end, res_at;
-	const char *t = k ? rs_txn_time(rs) : NULL;
+	const char *t = "now"; /* the primary's own transaction time; rs_bind_time() for the others */
 	struct msg_builder mb;
 
+	(void)rs;
 	reader_init(&r, msg + 5, len - 5);
 	portal = reader_string(&r);
 	stmt = reader_string(&r);
@@ -227,6 +322,7 @@ bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 
 	rs->rw_now_param = 0;
 	rs->rw_has_info = false;
+	rs->rw_now = false;
 	memset(&rs->rw_ship, 0, sizeof(rs->rw_ship));
 	reader_init(&r, msg + 5, len - 5);
 	switch (type) {
@@ -242,8 +338,10 @@ bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 		/* Classified once: the rewritten text has the same class. */
 		rs->rw_info = *classify_cached(cc, sql, strlen(sql));
 		rs->rw_has_info = true;
-		if ((rs->rw_info.flags & STMT_F_NOW) &&
-		    !(type == 'Q' ? rs_rewrite_query(rs, sql, out) : rs_rewrite_parse(rs, msg, len, out)))
+		/* A Query keeps its text (the primary runs it as it is; rs_now_unit
+		 * for the others); a Parse gets the time as a parameter. */
+		rs->rw_now = (rs->rw_info.flags & STMT_F_NOW) != 0;
+		if (rs->rw_now && type == 'P' && !rs_rewrite_parse(rs, msg, len, out))
 			return false;
 		return rs_rewrite_ship(rs, type, msg, len, out);
 	}
@@ -265,6 +363,7 @@ bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 			k = rs->unnamed_now_param;
 			st = &rs->unnamed_ship;
 		}
+		rs->rw_now = k != 0;
 		return rs_rewrite_bind(rs, msg, len, k, st && ship_rewritten(st), out);
 	}
 	default:

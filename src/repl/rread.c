@@ -309,6 +309,14 @@ void rsess_process(struct client *c)
 			len = (uint32_t)rs->rw.len;
 			consumed = true;
 		}
+		if (rs->rw_now) {
+			uint32_t at = (uint32_t)rs->unit.msgs.len;
+
+			if (!buf_append(&rs->now_marks, &at, sizeof(at))) {
+				client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+				break;
+			}
+		}
 		if (!rs_note(rs, type, p, len, &oom, &eflags) || !rs_unit_add_ex(&rs->unit, p, len, eflags) ||
 		    rs->unit.msgs.len > RS_MAX_UNIT) {
 			if (oom || rs->unit.msgs.len <= RS_MAX_UNIT)

@@ -100,7 +100,12 @@ static int rs_txn_leader(struct rsess *rs)
 
 static void rs_step_read(struct rsess *rs, int node)
 {
-	uint64_t others = rs->u_state ? rs_live_mask(rs) & ~(1ULL << node) : 0;
+	uint64_t others;
+
+	/* In a transaction, the time is the primary's (rnow.c): read it there. */
+	if (rs->now_marks.len && rs->txn != 'I')
+		node = node_primary();
+	others = rs->u_state ? rs_live_mask(rs) & ~(1ULL << node) : 0;
 
 	rs_begin_step(rs, RS_READ, node);
 	if (!rs_send(rs, node, NULL, &rs->unit, true))
@@ -120,8 +125,19 @@ static void rs_step_parallel(struct rsess *rs, uint64_t mask, int leader, bool c
 		rs->copy_mask = mask;
 		rs->copy_need_sync = rs->unit.msgs.len && rs->unit.msgs.data[0] != 'Q'; /* extended */
 	}
-	if (!rs_send_mask(rs, mask, NULL, &rs->unit, NULL))
-		return;
+	{
+		/* The others read the primary's transaction time; if it is not known
+		 * yet, pgchorus's clock fixes it for everyone (rnow.c). */
+		bool known = rs->txn_time[0] != '\0';
+		const struct rs_unit *others = rs_now_unit(rs);
+
+		if (!others) {
+			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		if (!rs_send_mask(rs, mask, NULL, known ? &rs->unit : others, others))
+			return;
+	}
 	if (!rs->busy_mask)
 		rsess_step_done(rs);
 }
@@ -253,7 +269,6 @@ static bool rs_local_begin(struct rsess *rs)
 	rs->read_node = rs_read_target(rs);
 	rs->txn = 'T';
 	rs_finish(rs);
-	rs_txn_time(rs); /* now() is the time of BEGIN */
 	return true;
 }
 

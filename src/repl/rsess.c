@@ -55,6 +55,9 @@ static void rs_unit_reset(struct rsess *rs)
 	rs->compare = false;
 	rs->client_commit = false;
 	rs->copy_in = rs->copy_done = rs->copy_need_sync = false;
+	buf_reset(&rs->now_marks);
+	buf_reset(&rs->now_unit.msgs);
+	buf_reset(&rs->now_unit.entries);
 	rs_ship_reset_unit(rs);
 }
 
@@ -143,6 +146,8 @@ void rsess_free(struct client *c)
 	strmap_foreach(&rs->portals, rs_free_value, NULL);
 	strmap_destroy(&rs->portals);
 	rs_ship_free(rs);
+	buf_free(&rs->now_marks);
+	rs_unit_free(&rs->now_unit);
 	for (int i = 0; i < rs->n_nodes; i++)
 		rs_unit_free(&rs->slot[i].pend);
 	free(rs->slot);
@@ -243,6 +248,7 @@ static void rs_txn_reset(struct rsess *rs)
 	rs->wrote = false;
 	rs->no_2pc = false;
 	rs->txn_time[0] = '\0';
+	rs->time_wait = false;
 	rs->err_node = -1;
 	if (rs->c->w->cfg->load_balance != LB_SESSION)
 		rs->read_node = -1;

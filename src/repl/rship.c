@@ -139,7 +139,7 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 	}
 	if (si->cls != STMT_WRITE && !(si->cls == STMT_READ && (si->flags & STMT_F_SEQUENCE)))
 		return true;
-	if (!ship_analyze(sql, st) || st->kind == SHIP_SEQ || st->kind == SHIP_LO)
+	if (!ship_analyze(sql, st) || st->kind == SHIP_SEQ || st->kind == SHIP_LO || st->kind == SHIP_WITH)
 		return true;
 	t = table_cached(rs, st);
 	if (t && (!t->exists || ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len))) {
@@ -288,6 +288,8 @@ bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t 
 
 /* ---- routing ----------------------------------------------------------------- */
 
+static bool unit_has_parse(const struct rsess *rs);
+
 static char *dup_field(const char **p, const char *end)
 {
 	const char *s = *p;
@@ -428,9 +430,14 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	if (st->kind == SHIP_NO || !rs->unit_sync || rs->u_exec != 1)
 		return false;
 	if (st->kind == SHIP_LO) {
-		/* The others run the same Query with the primary's OID (rs_ship_build). */
-		if (rs->unit.msgs.data[0] != 'Q' || !rs->u_sql.len)
-			return false;
+		/* The others run the same Query or Parse with the primary's OID
+		 * (rs_ship_build): the unit must carry the text. */
+		if (!rs->u_sql.len || (rs->unit.msgs.data[0] != 'Q' && !unit_has_parse(rs))) {
+			rs_local_error(rs, "0A000",
+				       "a prepared statement creating a large object cannot be replicated; "
+				       "send its text with each execution (unnamed statement or simple query)");
+			return true;
+		}
 		rs->ship_on = true;
 		rs->wrap = !in_block;
 		rs->compare = true;
@@ -472,6 +479,18 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	}
 	if (!t->exists)
 		return false;
+	if (st->kind == SHIP_WITH) {
+		/* Its writes cannot be read back as rows: it runs as text, which
+		 * is only safe when nothing in it differs between nodes. */
+		if (t->volatile_def || (st->flags & (SHIP_F_VOLATILE | SHIP_F_LO_CREATE)) || st->seqs_len) {
+			rs_local_error(rs, "0A000",
+				       "a statement with a data-modifying WITH cannot be replicated when its target "
+				       "table has volatile defaults (serial, identity, random()...) or it calls "
+				       "volatile functions; split it into separate statements");
+			return true;
+		}
+		return false;
+	}
 	if (st->flags & SHIP_F_LO_CREATE) {
 		rs_local_error(rs, "0A000",
 			       "a large object created inside INSERT, UPDATE or DELETE cannot be replicated; "
@@ -560,10 +579,22 @@ void rs_ship_lo_value(struct rsess *rs, const uint8_t *msg, uint32_t len)
 	rs->ship_n = 1;
 }
 
-/* SHIP_LO: the client's Query with the OID in place of its 0. */
+/* Does the unit carry a Parse (the one whose text rs->u_sql holds)? */
+static bool unit_has_parse(const struct rsess *rs)
+{
+	const uint8_t *p = rs->unit.msgs.data, *end = p + rs->unit.msgs.len;
+
+	for (; p < end; p += 1 + codec_get32(p + 1))
+		if (p[0] == 'P')
+			return true;
+	return false;
+}
+
+/* SHIP_LO: the client's unit with the OID in place of the 0 of its Query or Parse. */
 static bool lo_unit(struct rsess *rs)
 {
 	const char *sql = (const char *)rs->u_sql.data;
+	const uint8_t *p = rs->unit.msgs.data, *end = p + rs->unit.msgs.len;
 	struct buf text = { 0 };
 	bool ok;
 
@@ -572,11 +603,31 @@ static bool lo_unit(struct rsess *rs)
 	ok = buf_append(&text, sql, rs->ship.lo_at) && buf_append(&text, rs->ship_rows.data, rs->ship_rows.len) &&
 	     buf_append(&text, sql + rs->ship.lo_at + rs->ship.lo_len,
 			strlen(sql + rs->ship.lo_at + rs->ship.lo_len) + 1);
-	if (ok) {
-		uint8_t e = RT_QUERY;
+	for (; ok && p < end; p += 1 + codec_get32(p + 1)) {
+		uint32_t len = 1 + codec_get32(p + 1);
 
-		ok = msg_query(&rs->ship_unit.msgs, (const char *)text.data) && buf_append(&rs->ship_unit.entries, &e, 1);
+		if (p[0] == 'Q') {
+			ok = msg_query(&rs->ship_unit.msgs, (const char *)text.data);
+		} else if (p[0] == 'P') {
+			struct msg_reader r;
+			const char *name;
+			struct msg_builder mb;
+
+			reader_init(&r, p + 5, len - 5);
+			name = reader_string(&r);
+			reader_string(&r);
+			if (r.err)
+				break;
+			builder_begin(&mb, &rs->ship_unit.msgs, 'P');
+			builder_string(&mb, name);
+			builder_string(&mb, (const char *)text.data);
+			builder_bytes(&mb, p + 5 + r.pos, len - 5 - r.pos);
+			ok = builder_finish(&mb);
+		} else {
+			ok = buf_append(&rs->ship_unit.msgs, p, len);
+		}
 	}
+	ok = ok && buf_append(&rs->ship_unit.entries, rs->unit.entries.data, rs->unit.entries.len);
 	buf_free(&text);
 	return ok;
 }

@@ -81,6 +81,17 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 	bool leader = sl->busy && rs->leader == node;
 	bool fwd;
 
+	if ((entry & (RT_SHIP | RT_INJECTED)) == (RT_SHIP | RT_INJECTED) && type == 'D' && rs->time_wait &&
+	    node == node_primary()) {
+		struct msg_reader r;
+		uint32_t l;
+		const uint8_t *t;
+
+		reader_init(&r, msg + 5, len - 5);
+		if (reader_int16(&r) == 1 && (l = reader_int32(&r)) != 0xffffffffu && (t = reader_bytes(&r, l)) && !r.err)
+			rs_time_captured(rs, (const char *)t, l);
+		return false;
+	}
 	if ((entry & RT_SHIP) && type != 'Z' && rs_ship_answer(rs, entry, leader, msg, len, &fwd))
 		return fwd;
 	switch (type) {

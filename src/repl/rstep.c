@@ -148,7 +148,7 @@ static bool rs_write(struct rsess *rs, int node, struct server *s)
 /* Are the outcomes of U compared between the nodes? */
 static bool rs_compared(const struct rsess *rs, const struct rs_unit *u)
 {
-	return rs->compare && (u == &rs->unit || u == &rs->ship_unit);
+	return rs->compare && (u == &rs->unit || u == &rs->ship_unit || u == &rs->now_unit);
 }
 
 /* U is exactly one simple Query. */
@@ -182,7 +182,7 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 	out = defer ? &sl->pend.msgs : &s->scratch;
 	if (!defer && sl->pend.msgs.len && !rs_take_pending(sl, s))
 		goto oom;
-	if (js && swallow && !(pre && *pre) && rs_one_query(u)) {
+	if (js && swallow && !(pre && *pre) && rs_one_query(u) && (node != node_primary() || rs->txn_time[0])) {
 		/* One Query "BEGIN ...\n;\n<the client's SQL>": the node answers
 		 * once.  Not for the leader: its client would see the BEGIN. */
 		struct msg_builder mb;
@@ -200,7 +200,20 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 		js = NULL;
 		u = NULL;
 	}
-	if (js) {
+	if (js && node == node_primary() && !defer && !rs->txn_time[0]) {
+		/* The primary's transaction time, for the others (rnow.c). */
+		struct msg_builder mb;
+		static const char sel[] = "\n;\nSELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', "
+					  "'YYYY-MM-DD HH24:MI:SS.US')";
+
+		builder_begin(&mb, out, 'Q');
+		builder_bytes(&mb, js, strlen(js));
+		builder_string(&mb, sel);
+		if (!builder_finish(&mb) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED | RT_SHIP))
+			goto oom;
+		rs->time_wait = true;
+		sl->in_txn = true;
+	} else if (js) {
 		if (!msg_query(out, js) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
 			goto oom;
 		sl->in_txn = true;
@@ -755,17 +768,24 @@ void rsess_step_done(struct rsess *rs)
 		}
 		{
 			uint64_t others = rs->target_mask & rs_live_mask(rs) & ~(1ULL << leader);
+			const struct rs_unit *ou;
 
 			if (rs->ship_on) {
 				rs_ship_after_primary(rs);
 				return;
 			}
-			if (rs_run_behind(rs, others, leader, &rs->unit, NULL))
+			ou = rs_now_unit(rs);
+
+			if (!ou) {
+				client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+				return;
+			}
+			if (rs_run_behind(rs, others, leader, ou, NULL))
 				return;
 			/* Not rs_begin_step(): the primary's outcome stays for the comparison. */
 			rs->step = RS_OTHERS;
 			rs->busy_mask = 0;
-			if (!rs_send_mask(rs, others, NULL, &rs->unit, NULL))
+			if (!rs_send_mask(rs, others, NULL, ou, NULL))
 				return;
 			if (!rs->busy_mask)
 				rs_others_done(rs, leader);

@@ -146,8 +146,8 @@ static bool analyze_insert(struct scan *s, const PgQuery__InsertStmt *ins)
 {
 	struct ship_stmt *st = s->st;
 
-	st->kind = SHIP_INSERT;
-	if (!set_target(st, ins->relation) || with_writes(ins->with_clause))
+	st->kind = with_writes(ins->with_clause) ? SHIP_WITH : SHIP_INSERT;
+	if (!set_target(st, ins->relation))
 		return false;
 	if (ins->n_returning_list)
 		st->flags |= SHIP_F_RETURNING;
@@ -187,8 +187,8 @@ static bool analyze_update(struct scan *s, const PgQuery__UpdateStmt *up)
 {
 	struct ship_stmt *st = s->st;
 
-	st->kind = SHIP_UPDATE;
-	if (!set_target(st, up->relation) || with_writes(up->with_clause))
+	st->kind = with_writes(up->with_clause) ? SHIP_WITH : SHIP_UPDATE;
+	if (!set_target(st, up->relation))
 		return false;
 	if (up->n_returning_list)
 		st->flags |= SHIP_F_RETURNING;
@@ -207,8 +207,8 @@ static bool analyze_delete(struct scan *s, const PgQuery__DeleteStmt *del)
 {
 	struct ship_stmt *st = s->st;
 
-	st->kind = SHIP_DELETE;
-	if (!set_target(st, del->relation) || with_writes(del->with_clause))
+	st->kind = with_writes(del->with_clause) ? SHIP_WITH : SHIP_DELETE;
+	if (!set_target(st, del->relation))
 		return false;
 	if (del->n_returning_list)
 		st->flags |= SHIP_F_RETURNING;

@@ -51,7 +51,7 @@ TEST(test_ship_analyze)
 		{ "UPDATE t SET a = 1; UPDATE t SET a = 2", false, SHIP_NO, 0, "", "", "" },
 		{ "WITH d AS (DELETE FROM t RETURNING *) SELECT nextval('s') FROM d", false, SHIP_NO, 0, "", "", "" },
 		{ "UPDATE t SET", false, SHIP_NO, 0, "", "", "" },
-		{ "WITH u AS (UPDATE t SET a = 1 RETURNING a) INSERT INTO l SELECT a FROM u", false, SHIP_NO, 0, "", "", "" },
+		{ "WITH u AS (UPDATE t SET a = 1 RETURNING a) INSERT INTO l SELECT a FROM u", true, SHIP_WITH, 0, "", "l", "l" },
 		{ "INSERT INTO t VALUES (lo_from_bytea(0, 'x'))", true, SHIP_INSERT, SHIP_F_LO_CREATE | SHIP_F_VOLATILE,
 		  "", "t", "t" },
 		{ "INSERT INTO t VALUES (lower('X'))", true, SHIP_INSERT, 0, "", "t", "t" },

@@ -1,0 +1,1 @@
+truncate tm, tm_ev, t1same;

@@ -1,0 +1,1 @@
+truncate vd, vd2 restart identity;

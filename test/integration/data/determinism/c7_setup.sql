@@ -1,0 +1,2 @@
+-- class 7: large objects
+create table docs (id bigint primary key, lo oid);
