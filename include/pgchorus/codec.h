@@ -37,6 +37,8 @@ static inline enum codec_frame codec_frame(const uint8_t *p, size_t avail, uint3
 {
 	uint32_t l;
 
+	*type = 0;
+	*len = 0;
 	if (avail < 5)
 		return FRAME_NEED_MORE;
 	l = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4];

@@ -416,6 +416,22 @@ static bool send_capture(struct rsess *rs, int node)
 	return ok;
 }
 
+/* The unit runs on the primary only (RS_PRIMARY); rs_ship_build() then makes
+ * what the others run.  WRAP: in a BEGIN of pgchorus's; CAPTURE: read the
+ * sequences' values afterwards. */
+static void run_on_primary(struct rsess *rs, bool wrap, bool compare, bool capture)
+{
+	int primary = node_primary();
+
+	rs->ship_on = true;
+	rs->wrap = wrap;
+	rs->compare = compare;
+	rs->target_mask = rs_live_mask(rs);
+	rs_begin_step(rs, RS_PRIMARY, primary);
+	if (rs_send(rs, primary, NULL, &rs->unit, true) && (!capture || send_capture(rs, primary)) && !rs->busy_mask)
+		rsess_step_done(rs);
+}
+
 /*
  * The unit (one statement, rs->ship analysed at read time) is a write: ship
  * it if that is what it needs.  true: a step started (or the session
@@ -438,23 +454,11 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 				       "send its text with each execution (unnamed statement or simple query)");
 			return true;
 		}
-		rs->ship_on = true;
-		rs->wrap = !in_block;
-		rs->compare = true;
-		rs->target_mask = rs_live_mask(rs);
-		rs_begin_step(rs, RS_PRIMARY, primary);
-		if (rs_send(rs, primary, NULL, &rs->unit, true) && !rs->busy_mask)
-			rsess_step_done(rs);
+		run_on_primary(rs, !in_block, true, false);
 		return true;
 	}
 	if (st->kind == SHIP_SEQ) {
-		rs->ship_on = true;
-		rs->wrap = false;
-		rs->compare = false;
-		rs->target_mask = rs_live_mask(rs);
-		rs_begin_step(rs, RS_PRIMARY, primary);
-		if (rs_send(rs, primary, NULL, &rs->unit, true) && send_capture(rs, primary) && !rs->busy_mask)
-			rsess_step_done(rs);
+		run_on_primary(rs, false, false, true);
 		return true;
 	}
 	t = table_cached(rs, st);
@@ -477,7 +481,9 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 			rs_ship_lookup_done(rs);
 		return true;
 	}
-	if (!t->exists)
+	/* Temporary tables: session-local, and their schema's name differs
+	 * between nodes; they run as text. */
+	if (!t->exists || strncmp(t->qname, "pg_temp_", 8) == 0)
 		return false;
 	if (st->kind == SHIP_WITH) {
 		/* Its writes cannot be read back as rows: it runs as text, which
@@ -521,14 +527,8 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	}
 	if (st->kind == SHIP_UPDATE && (ship_sets_key(st, t) || !t->set_list || !*t->set_list))
 		return false;
-	rs->ship_on = true;
 	rs->ship_t = t;
-	rs->wrap = !in_block && !(rs->cls.flags & STMT_F_TEMP);
-	rs->compare = true;
-	rs->target_mask = rs_live_mask(rs);
-	rs_begin_step(rs, RS_PRIMARY, primary);
-	if (rs_send(rs, primary, NULL, &rs->unit, true) && send_capture(rs, primary) && !rs->busy_mask)
-		rsess_step_done(rs);
+	run_on_primary(rs, !in_block && !(rs->cls.flags & STMT_F_TEMP), true, true);
 	return true;
 }
 

@@ -81,6 +81,13 @@ static const char *seq_literal(const PgQuery__FuncCall *fc)
 	return NULL;
 }
 
+/* now() and transaction_timestamp(): every node reads the primary's transaction time (rnow.c). */
+static bool is_txn_time(const PgQuery__FuncCall *fc, const char *name, const char *schema)
+{
+	return fc->n_args == 0 && (!schema || strcmp(schema, "pg_catalog") == 0) &&
+	       (strcmp(name, "now") == 0 || strcmp(name, "transaction_timestamp") == 0);
+}
+
 static void scan_func(struct scan *s, const PgQuery__FuncCall *fc)
 {
 	const char *name = fc->n_funcname ? node_str(fc->funcname[fc->n_funcname - 1]) : NULL;
@@ -88,9 +95,9 @@ static void scan_func(struct scan *s, const PgQuery__FuncCall *fc)
 
 	/* Only what the operator declared immutable (immutable_functions)
 	 * keeps an INSERT ... VALUES plain: any other function may be volatile. */
-	if (!name || !classify_fn_immutable(schema, name, fc->n_args))
+	if (!name || (!classify_fn_immutable(schema, name, fc->n_args) && !is_txn_time(fc, name, schema)))
 		s->plain = false;
-	if (name && classify_fn_volatile(schema, name, fc->n_args))
+	if (name && classify_fn_volatile(schema, name, fc->n_args) && !is_txn_time(fc, name, schema))
 		s->st->flags |= SHIP_F_VOLATILE;
 	if (name && (strcmp(name, "lo_create") == 0 || strcmp(name, "lo_creat") == 0 ||
 		     strcmp(name, "lo_from_bytea") == 0 || strcmp(name, "lo_import") == 0))

@@ -55,6 +55,8 @@ TEST(test_ship_analyze)
 		{ "INSERT INTO t VALUES (lo_from_bytea(0, 'x'))", true, SHIP_INSERT, SHIP_F_LO_CREATE | SHIP_F_VOLATILE,
 		  "", "t", "t" },
 		{ "INSERT INTO t VALUES (lower('X'))", true, SHIP_INSERT, 0, "", "t", "t" },
+		{ "INSERT INTO t VALUES (now(), CURRENT_DATE, $1)", true, SHIP_INSERT, SHIP_F_PLAIN, "", "t", "t" },
+		{ "INSERT INTO t VALUES (statement_timestamp())", true, SHIP_INSERT, SHIP_F_VOLATILE, "", "t", "t" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
