@@ -91,6 +91,8 @@ struct ship_table {
 	char *key_cols;     /* "id","k" */
 	char *pk_names;     /* raw key column names, each NUL-terminated, then an empty one */
 	char *seqs;         /* sequences its defaults or identity columns use: "s"."seq", each NUL-terminated, then "" */
+	char *colspec;      /* every column in order, each NUL-terminated, then "": 3 flags ('g' generated,
+	                     * 'a' identity ALWAYS, 'k' key; '-' otherwise) and the quoted name */
 	bool ident_always;  /* has GENERATED ALWAYS AS IDENTITY columns */
 	bool volatile_def;  /* has a default that is not a constant (or an identity column) */
 	bool exists;
@@ -105,12 +107,20 @@ bool ship_lookup_sql(const struct ship_stmt *st, struct buf *out);
 bool ship_sets_key(const struct ship_stmt *st, const struct ship_table *t);
 
 /*
- * The apply statement for KIND on T, rows being "E'...'::qname, E'...'..."
- * (ship_quote_literal + "::" + qname, comma-separated), appended to OUT
- * NUL-terminated.  ON_CONFLICT: an upsert by primary key.
+ * The apply statement for KIND on T, appended to OUT NUL-terminated.  ROWS:
+ * N row images as the primary printed them (record_out), each
+ * NUL-terminated.  One row (or INSERT): a statement with one literal per
+ * column, as cheap for the node as the client's own; several rows: one
+ * statement over unnest(ARRAY[...]::t[]).  ON_CONFLICT: an upsert by
+ * primary key.
  */
 bool ship_apply_sql(struct buf *out, enum ship_kind kind, const struct ship_table *t, const char *rows,
-		    size_t rows_len, bool on_conflict);
+		    uint32_t n, bool on_conflict);
+
+/* record_out text S[0..len) into its fields, appended to OUT: each a flag
+ * ('n' NULL, 'v' value) and the value, NUL-terminated.  The number of
+ * fields, -1 when S is not a record's text. */
+int ship_record_fields(const char *s, size_t len, struct buf *out);
 
 /*
  * Bring sequence SEQ (quoted qualified name) up to VALUE/IS_CALLED on a

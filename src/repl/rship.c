@@ -275,9 +275,7 @@ bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t 
 			return true;
 		}
 		if (rs->ship_on && rs->ship_t && v) {
-			if ((rs->ship_n && !buf_append(&rs->ship_rows, ", ", 2)) ||
-			    !ship_quote_literal(&rs->ship_rows, v, vl) || !buf_append(&rs->ship_rows, "::", 2) ||
-			    !buf_append(&rs->ship_rows, rs->ship_t->qname, strlen(rs->ship_t->qname)))
+			if (!buf_append(&rs->ship_rows, v, vl) || !buf_append(&rs->ship_rows, "", 1))
 				rs->ship_oom = true;
 			rs->ship_n++;
 		}
@@ -327,15 +325,15 @@ static struct ship_table *table_from_lookup(struct rsess *rs)
 {
 	struct ship_table *t = calloc(1, sizeof(*t));
 	const char *p = (const char *)rs->ship_cap.data, *end = p + rs->ship_cap.len;
-	char *f[10] = { 0 };
+	char *f[11] = { 0 };
 	int n = 0;
 
 	if (!t)
 		return NULL;
-	while (n < 10 && p && p < end && *p != '\x01')
+	while (n < 11 && p && p < end && *p != '\x01')
 		if (!(f[n++] = dup_field(&p, end)))
 			break;
-	if (n == 10 && f[0][0] && f[1][0]) {
+	if (n == 11 && f[0][0] && f[1][0]) {
 		t->exists = true;
 		t->qname = f[0];
 		t->cols = f[1];
@@ -347,11 +345,12 @@ static struct ship_table *table_from_lookup(struct rsess *rs)
 		t->seqs = split_list(f[7]);
 		t->ident_always = f[8][0] == 't';
 		t->volatile_def = f[9][0] == 't';
+		t->colspec = split_list(f[10]);
 		if (!t->key_cond)
 			free(f[3]);
 		free(f[8]);
 		free(f[9]);
-		if (!t->pk_names || !t->seqs) {
+		if (!t->pk_names || !t->seqs || !t->colspec) {
 			ship_table_free(t);
 			free(t);
 			return NULL;
@@ -663,10 +662,7 @@ bool rs_ship_build(struct rsess *rs)
 		p++;
 		if (n == 2 && *f[1] && !ship_setval_sql(&rs->ship_pre, f[0], f[1], true))
 			return false;
-		if (n == 1 && rs->ship_t &&
-		    ((rs->ship_n && !buf_append(&rs->ship_rows, ", ", 2)) ||
-		     !ship_quote_literal(&rs->ship_rows, f[0], strlen(f[0])) || !buf_append(&rs->ship_rows, "::", 2) ||
-		     !buf_append(&rs->ship_rows, rs->ship_t->qname, strlen(rs->ship_t->qname))))
+		if (n == 1 && rs->ship_t && !buf_append(&rs->ship_rows, f[0], strlen(f[0]) + 1))
 			return false;
 		rs->ship_n += n == 1;
 	}
@@ -677,8 +673,8 @@ bool rs_ship_build(struct rsess *rs)
 	if (rs->ship_n && rs->ship_t) {
 		struct buf sql = { 0 };
 		uint8_t e = RT_QUERY;
-		bool ok = ship_apply_sql(&sql, rs->ship.kind == SHIP_COPY ? SHIP_INSERT : rs->ship.kind, rs->ship_t, (const char *)rs->ship_rows.data,
-					 rs->ship_rows.len, rs->ship.flags & SHIP_F_ON_CONFLICT) &&
+		bool ok = ship_apply_sql(&sql, rs->ship.kind == SHIP_COPY ? SHIP_INSERT : rs->ship.kind, rs->ship_t,
+					 (const char *)rs->ship_rows.data, rs->ship_n, rs->ship.flags & SHIP_F_ON_CONFLICT) &&
 			  msg_query(&rs->ship_unit.msgs, (const char *)sql.data) &&
 			  buf_append(&rs->ship_unit.entries, &e, 1);
 

@@ -404,7 +404,12 @@ bool ship_lookup_sql(const struct ship_stmt *st, struct buf *out)
 		     " EXISTS (SELECT FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_attrdef ad"
 		     "  ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum WHERE a.attrelid = c.oid AND a.attnum > 0"
 		     "  AND NOT a.attisdropped AND a.attgenerated = '' AND (a.attidentity <> ''"
-		     "  OR (ad.adbin IS NOT NULL AND ad.adbin::text NOT LIKE '{CONST %')))"
+		     "  OR (ad.adbin IS NOT NULL AND ad.adbin::text NOT LIKE '{CONST %'))),"
+		     " (SELECT string_agg(CASE WHEN a.attgenerated <> '' THEN 'g' ELSE '-' END"
+		     "  || CASE WHEN a.attidentity = 'a' THEN 'a' ELSE '-' END"
+		     "  || CASE WHEN a.attnum = ANY (k.indkey) THEN 'k' ELSE '-' END || format('%I', a.attname), chr(1)"
+		     "  ORDER BY a.attnum) FROM pg_catalog.pg_attribute a"
+		     "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
 		     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		     " LEFT JOIN pg_catalog.pg_index k ON k.indrelid = c.oid AND k.indisprimary"
 		     " WHERE c.oid = pg_catalog.to_regclass(") &&
@@ -423,6 +428,7 @@ void ship_table_free(struct ship_table *t)
 	free(t->key_cols);
 	free(t->pk_names);
 	free(t->seqs);
+	free(t->colspec);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -437,22 +443,165 @@ bool ship_sets_key(const struct ship_stmt *st, const struct ship_table *t)
 	return false;
 }
 
-static bool rows_source(struct buf *out, const struct ship_table *t, const char *rows, size_t rows_len)
+int ship_record_fields(const char *s, size_t len, struct buf *out)
 {
-	return buf_str(out, "pg_catalog.unnest(ARRAY[") && buf_append(out, rows, rows_len) && buf_str(out, "]::") &&
-	       buf_str(out, t->qname) && buf_str(out, "[]) AS pgc_s");
+	size_t i = 1;
+	int n = 0;
+
+	if (len < 2 || s[0] != '(' || s[len - 1] != ')')
+		return -1;
+	if (len == 2)
+		return 0; /* a row of no column */
+	for (;;) {
+		if (s[i] == ',' || s[i] == ')') {
+			if (!buf_append(out, "n", 2))
+				return -1;
+		} else if (s[i] == '"') {
+			if (!buf_append(out, "v", 1))
+				return -1;
+			for (i++;; i++) {
+				if (i >= len - 1)
+					return -1;
+				if (s[i] == '"' && s[i + 1] == '"') {
+					i++;
+				} else if (s[i] == '"') {
+					i++;
+					break;
+				} else if (s[i] == '\\') {
+					i++;
+				}
+				if (!buf_append(out, &s[i], 1))
+					return -1;
+			}
+			if (!buf_append(out, "", 1))
+				return -1;
+		} else {
+			size_t st = i;
+
+			while (i < len - 1 && s[i] != ',')
+				i++;
+			if (!buf_append(out, "v", 1) || !buf_append(out, s + st, i - st) || !buf_append(out, "", 1))
+				return -1;
+		}
+		n++;
+		if (i >= len - 1)
+			return s[i] == ')' && i == len - 1 ? n : -1;
+		if (s[i] != ',')
+			return -1;
+		i++;
+	}
+}
+
+/* The literal of field F (flag and value, see ship_record_fields). */
+static bool field_literal(struct buf *out, const char *f)
+{
+	return f[0] == 'n' ? buf_str(out, "NULL") : ship_quote_literal(out, f + 1, strlen(f + 1));
+}
+
+/* The fields of row R (one per entry of t->colspec), NUL-separated into
+ * FIELDS; false: not a row of this table. */
+static bool row_fields(const struct ship_table *t, const char *r, struct buf *fields)
+{
+	int want = 0;
+
+	for (const char *c = t->colspec; *c; c += strlen(c) + 1)
+		want++;
+	buf_reset(fields);
+	return ship_record_fields(r, strlen(r), fields) == want;
+}
+
+/* One statement per row image, with literals (needs t->colspec). */
+static bool literal_sql(struct buf *out, enum ship_kind kind, const struct ship_table *t, const char *rows,
+			uint32_t n, bool on_conflict)
+{
+	struct buf fields = { 0 };
+	const char *r = rows;
+	bool ok = true;
+
+	if (kind == SHIP_INSERT) {
+		ok = buf_str(out, "INSERT INTO ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t (") &&
+		     buf_str(out, t->cols) && buf_str(out, t->ident_always ? ") OVERRIDING SYSTEM VALUE VALUES " : ") VALUES ");
+		for (uint32_t i = 0; ok && i < n; i++, r += strlen(r) + 1) {
+			const char *f;
+			bool first = true;
+
+			ok = row_fields(t, r, &fields) && buf_str(out, i ? ", (" : "(");
+			f = (const char *)fields.data;
+			for (const char *c = t->colspec; ok && *c; c += strlen(c) + 1, f += strlen(f) + 1) {
+				if (c[0] == 'g')
+					continue;
+				ok = (first || buf_str(out, ", ")) && field_literal(out, f);
+				first = false;
+			}
+			ok = ok && buf_str(out, ")");
+		}
+		if (ok && on_conflict)
+			ok = buf_str(out, " ON CONFLICT (") && buf_str(out, t->key_cols) &&
+			     buf_str(out, t->conflict_set && *t->conflict_set ? ") DO UPDATE SET " : ") DO NOTHING") &&
+			     buf_str(out, t->conflict_set ? t->conflict_set : "");
+		buf_free(&fields);
+		return ok && buf_append(out, "", 1);
+	}
+	/* UPDATE or DELETE of one row */
+	if (n != 1 || !row_fields(t, rows, &fields)) {
+		buf_free(&fields);
+		return false;
+	}
+	{
+		const char *f = (const char *)fields.data;
+		bool first = true;
+
+		ok = kind == SHIP_UPDATE ? buf_str(out, "UPDATE ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t SET ")
+					 : buf_str(out, "DELETE FROM ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t");
+		for (const char *c = t->colspec; ok && kind == SHIP_UPDATE && *c; c += strlen(c) + 1, f += strlen(f) + 1) {
+			if (c[0] == 'g' || c[1] == 'a' || c[2] == 'k')
+				continue;
+			ok = (first || buf_str(out, ", ")) && buf_str(out, c + 3) && buf_str(out, " = ") && field_literal(out, f);
+			first = false;
+		}
+		ok = ok && buf_str(out, " WHERE ");
+		first = true;
+		f = (const char *)fields.data;
+		for (const char *c = t->colspec; ok && *c; c += strlen(c) + 1, f += strlen(f) + 1) {
+			if (c[2] != 'k')
+				continue;
+			ok = (first || buf_str(out, " AND ")) && buf_str(out, "pgc_t.") && buf_str(out, c + 3) &&
+			     buf_str(out, " = ") && field_literal(out, f);
+			first = false;
+		}
+	}
+	buf_free(&fields);
+	return ok && buf_append(out, "", 1);
+}
+
+static bool rows_source(struct buf *out, const struct ship_table *t, const char *rows, uint32_t n)
+{
+	bool ok = buf_str(out, "pg_catalog.unnest(ARRAY[");
+	const char *r = rows;
+
+	for (uint32_t i = 0; ok && i < n; i++, r += strlen(r) + 1)
+		ok = (!i || buf_str(out, ", ")) && ship_quote_literal(out, r, strlen(r)) && buf_str(out, "::") &&
+		     buf_str(out, t->qname);
+	return ok && buf_str(out, "]::") && buf_str(out, t->qname) && buf_str(out, "[]) AS pgc_s");
 }
 
 bool ship_apply_sql(struct buf *out, enum ship_kind kind, const struct ship_table *t, const char *rows,
-		    size_t rows_len, bool on_conflict)
+		    uint32_t n, bool on_conflict)
 {
 	bool ok;
 
+	if (t->colspec && *t->colspec && (kind == SHIP_INSERT || n == 1)) {
+		size_t mark = out->len;
+
+		if (literal_sql(out, kind, t, rows, n, on_conflict))
+			return true;
+		out->len = mark; /* a row that does not split as expected: the general form */
+	}
 	switch (kind) {
 	case SHIP_INSERT:
 		ok = buf_str(out, "INSERT INTO ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t (") &&
 		     buf_str(out, t->cols) && buf_str(out, t->ident_always ? ") OVERRIDING SYSTEM VALUE SELECT " : ") SELECT ") &&
-		     buf_str(out, t->cols) && buf_str(out, " FROM ") && rows_source(out, t, rows, rows_len);
+		     buf_str(out, t->cols) && buf_str(out, " FROM ") && rows_source(out, t, rows, n);
 		if (ok && on_conflict)
 			ok = buf_str(out, " ON CONFLICT (") && buf_str(out, t->key_cols) &&
 			     buf_str(out, t->conflict_set && *t->conflict_set ? ") DO UPDATE SET " : ") DO NOTHING") &&
@@ -461,11 +610,11 @@ bool ship_apply_sql(struct buf *out, enum ship_kind kind, const struct ship_tabl
 	case SHIP_UPDATE:
 		ok = buf_str(out, "UPDATE ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t SET ") &&
 		     buf_str(out, t->set_list) && buf_str(out, " FROM ") &&
-		     rows_source(out, t, rows, rows_len) && buf_str(out, " WHERE ") && buf_str(out, t->key_cond);
+		     rows_source(out, t, rows, n) && buf_str(out, " WHERE ") && buf_str(out, t->key_cond);
 		break;
 	case SHIP_DELETE:
 		ok = buf_str(out, "DELETE FROM ") && buf_str(out, t->qname) && buf_str(out, " AS pgc_t USING ") &&
-		     rows_source(out, t, rows, rows_len) && buf_str(out, " WHERE ") && buf_str(out, t->key_cond);
+		     rows_source(out, t, rows, n) && buf_str(out, " WHERE ") && buf_str(out, t->key_cond);
 		break;
 	default:
 		return false;

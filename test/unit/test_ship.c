@@ -110,39 +110,95 @@ TEST(test_ship_returning)
 
 TEST(test_ship_apply_sql)
 {
+	/* colspec: flags (generated, identity ALWAYS, key) and quoted name, NUL-separated */
+	static const char colspec[] = "--k\"id\"\0---\"v\"\0g--\"g\"\0";
 	struct ship_table t = {
 		.qname = "\"public\".\"t\"", .cols = "\"id\",\"v\"", .set_list = "\"v\" = pgc_s.\"v\"",
 		.key_cond = "pgc_t.\"id\" = pgc_s.\"id\"", .conflict_set = "\"id\" = EXCLUDED.\"id\", \"v\" = EXCLUDED.\"v\"",
 		.key_cols = "\"id\"", .exists = true,
 	};
-	const char *rows = "E'(1,a)'::\"public\".\"t\"";
+	static const char one[] = "(1,\"a b\",2)";
+	static const char two[] = "(1,x,2)\0(2,,4)";
 	struct buf out = { 0 };
 
-	REQUIRE(ship_apply_sql(&out, SHIP_INSERT, &t, rows, strlen(rows), false));
+	/* without colspec: the unnest form */
+	REQUIRE(ship_apply_sql(&out, SHIP_INSERT, &t, one, 1, false));
 	CHECK_STREQ((const char *)out.data,
 		    "INSERT INTO \"public\".\"t\" AS pgc_t (\"id\",\"v\") SELECT \"id\",\"v\" FROM pg_catalog.unnest(ARRAY["
-		    "E'(1,a)'::\"public\".\"t\"]::\"public\".\"t\"[]) AS pgc_s");
+		    "E'(1,\"a b\",2)'::\"public\".\"t\"]::\"public\".\"t\"[]) AS pgc_s");
+	t.colspec = (char *)colspec;
+	buf_reset(&out);
+	REQUIRE(ship_apply_sql(&out, SHIP_INSERT, &t, two, 2, false));
+	CHECK_STREQ((const char *)out.data,
+		    "INSERT INTO \"public\".\"t\" AS pgc_t (\"id\",\"v\") VALUES (E'1', E'x'), (E'2', NULL)");
 	buf_reset(&out);
 	t.ident_always = true;
-	REQUIRE(ship_apply_sql(&out, SHIP_INSERT, &t, rows, strlen(rows), true));
-	CHECK(strstr((const char *)out.data, ") OVERRIDING SYSTEM VALUE SELECT ") != NULL);
+	REQUIRE(ship_apply_sql(&out, SHIP_INSERT, &t, one, 1, true));
+	CHECK(strstr((const char *)out.data, ") OVERRIDING SYSTEM VALUE VALUES (E'1', E'a b')") != NULL);
 	CHECK(strstr((const char *)out.data, " ON CONFLICT (\"id\") DO UPDATE SET \"id\" = EXCLUDED.\"id\"") != NULL);
 	buf_reset(&out);
-	REQUIRE(ship_apply_sql(&out, SHIP_UPDATE, &t, rows, strlen(rows), false));
+	REQUIRE(ship_apply_sql(&out, SHIP_UPDATE, &t, one, 1, false));
+	CHECK_STREQ((const char *)out.data, "UPDATE \"public\".\"t\" AS pgc_t SET \"v\" = E'a b' WHERE pgc_t.\"id\" = E'1'");
+	buf_reset(&out);
+	REQUIRE(ship_apply_sql(&out, SHIP_DELETE, &t, one, 1, false));
+	CHECK_STREQ((const char *)out.data, "DELETE FROM \"public\".\"t\" AS pgc_t WHERE pgc_t.\"id\" = E'1'");
+	buf_reset(&out);
+	/* several rows: unnest */
+	REQUIRE(ship_apply_sql(&out, SHIP_UPDATE, &t, two, 2, false));
 	CHECK_STREQ((const char *)out.data,
 		    "UPDATE \"public\".\"t\" AS pgc_t SET \"v\" = pgc_s.\"v\" FROM pg_catalog.unnest(ARRAY["
-		    "E'(1,a)'::\"public\".\"t\"]::\"public\".\"t\"[]) AS pgc_s WHERE pgc_t.\"id\" = pgc_s.\"id\"");
+		    "E'(1,x,2)'::\"public\".\"t\", E'(2,,4)'::\"public\".\"t\"]::\"public\".\"t\"[]) AS pgc_s"
+		    " WHERE pgc_t.\"id\" = pgc_s.\"id\"");
 	buf_reset(&out);
-	REQUIRE(ship_apply_sql(&out, SHIP_DELETE, &t, rows, strlen(rows), false));
-	CHECK_STREQ((const char *)out.data,
-		    "DELETE FROM \"public\".\"t\" AS pgc_t USING pg_catalog.unnest(ARRAY["
-		    "E'(1,a)'::\"public\".\"t\"]::\"public\".\"t\"[]) AS pgc_s WHERE pgc_t.\"id\" = pgc_s.\"id\"");
+	REQUIRE(ship_apply_sql(&out, SHIP_DELETE, &t, two, 2, false));
+	CHECK(strncmp((const char *)out.data, "DELETE FROM \"public\".\"t\" AS pgc_t USING pg_catalog.unnest(", 58) == 0);
 	buf_reset(&out);
 	REQUIRE(ship_setval_sql(&out, "\"s\".\"q\"", "42", true));
 	CHECK_STREQ((const char *)out.data,
 		    "SELECT pg_catalog.setval(E'\"s\".\"q\"', 42, true) WHERE COALESCE("
 		    "pg_catalog.pg_sequence_last_value(E'\"s\".\"q\"') < 42, true)");
 	buf_free(&out);
+}
+
+/* record_out texts into fields */
+TEST(test_ship_record_fields)
+{
+	static const struct {
+		const char *in;
+		int n;
+		const char *want; /* fields joined by '|' */
+	} t[] = {
+		{ "(1,abc)", 2, "v1|vabc" },
+		{ "(,)", 2, "n|n" },
+		{ "(\"\")", 1, "v" },
+		{ "(\"a,b\",\"say \"\"hi\"\"\",\"back\\\\slash\")", 3, "va,b|vsay \"hi\"|vback\\slash" },
+		{ "(\"(1,2)\",)", 2, "v(1,2)|n" },
+		{ "()", 0, "" },
+		{ "(1,2", -1, NULL },
+		{ "1,2)", -1, NULL },
+		{ "(\"unterminated)", -1, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct buf out = { 0 }, joined = { 0 };
+		int n = ship_record_fields(t[i].in, strlen(t[i].in), &out);
+
+		CHECK(n == t[i].n);
+		if (n >= 0 && t[i].want) {
+			for (size_t at = 0; at < out.len; at += strlen((const char *)out.data + at) + 1) {
+				if (at)
+					REQUIRE(buf_append(&joined, "|", 1));
+				REQUIRE(buf_append(&joined, out.data + at, strlen((const char *)out.data + at)));
+			}
+			REQUIRE(buf_append(&joined, "", 1));
+			if (strcmp((const char *)joined.data, t[i].want) != 0) {
+				fprintf(stderr, "    %s -> %s (want %s)\n", t[i].in, (const char *)joined.data, t[i].want);
+				CHECK(false);
+			}
+		}
+		buf_free(&out);
+		buf_free(&joined);
+	}
 }
 
 TEST(test_ship_quote)
