@@ -78,6 +78,8 @@ enum stmt_class {
 #define STMT_F_ADVISORY_LOCK     (1u << 23) /* pg_advisory_*lock*() */
 #define STMT_F_SEQUENCE          (1u << 24) /* nextval, setval, currval, lastval */
 #define STMT_F_LARGE_OBJECT      (1u << 25) /* lo_*() large object functions */
+#define STMT_F_CATALOG           (1u << 27) /* reads a system catalog or view (pg_catalog, information_schema,
+                                             * pg_*): OIDs and statistics differ between nodes */
 #define STMT_F_UNANALYSED        (1u << 26) /* could not be analysed (parse tree too deep, out of
                                              * memory): cls is a conservative WRITE; reject it
                                              * (SQLSTATE 54001) rather than route it */
@@ -166,5 +168,15 @@ void classify_cache_clear(struct classify_cache *c);
  * cache and valid until the next call on it.  Never fails.
  */
 const struct stmt_info *classify_cached(struct classify_cache *c, const char *sql, size_t len);
+
+/*
+ * The same; when the text is parsed (not found in the cache), FN(ARG, info,
+ * pb, len) is called with the classification and the parse tree as
+ * libpg_query packed it, so that a caller needing the tree too does not
+ * parse the text again.
+ */
+typedef void classify_pb_fn(void *arg, const struct stmt_info *info, const uint8_t *pb, size_t len);
+const struct stmt_info *classify_cached_cb(struct classify_cache *c, const char *sql, size_t len,
+					   classify_pb_fn *fn, void *arg);
 
 #endif

@@ -149,6 +149,7 @@ struct rsess {
 	struct ship_stmt unnamed_ship;        /* of the unnamed statement */
 	struct ship_stmt unnamed_portal_ship; /* of the unnamed portal */
 	bool ship_on;              /* the unit runs on the primary only; its rows go to the others */
+	bool ship_temp;            /* the unit writes a temporary table (no two-phase commit) */
 	bool ship_oom;
 	struct ship_table *ship_t; /* its table (in rs->tables) */
 	uint32_t ship_n;           /* rows captured */
@@ -209,8 +210,10 @@ void rs_time_captured(struct rsess *rs, const char *v, size_t n);
 bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out);
 
 /* rship.c (ship.h, doc/determinism.md) */
+bool rs_ship_candidate(const struct stmt_info *si);
+/* ANALYZED: *st holds ship_analyze()'s result for SQL already (or SHIP_NO when not a candidate). */
 bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *si, struct ship_stmt *st,
-		     struct buf *out);
+		     bool analyzed, struct buf *out);
 bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t *msg, uint32_t len, bool *fwd);
 bool rs_ship_route(struct rsess *rs, bool in_block);
 void rs_ship_lookup_done(struct rsess *rs);

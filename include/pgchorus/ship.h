@@ -49,6 +49,8 @@ enum ship_kind {
 #define SHIP_F_SEQ_UNKNOWN 0x08  /* nextval/setval of a sequence not named by a literal */
 #define SHIP_F_LO_CREATE   0x10  /* creates a large object (lo_create, lo_from_bytea, lo_import...) */
 #define SHIP_F_VOLATILE    0x20  /* calls a volatile function (classify.h's lists), or has a subquery */
+#define SHIP_F_VOLATILE_FN 0x40  /* calls a volatile function (classify.h's lists) */
+#define SHIP_F_TEMP        0x80  /* (rship.c) its target is a temporary table: no two-phase commit */
 
 #define SHIP_NAME_MAX 64         /* identifiers: NAMEDATALEN */
 #define SHIP_LIST_MAX 512        /* NUL-separated lists */
@@ -71,6 +73,8 @@ struct ship_stmt {
  * (several statements, syntax error, a data-modifying WITH in a SELECT,
  * a name too long, out of memory...); *out is then kind SHIP_NO. */
 bool ship_analyze(const char *sql, struct ship_stmt *out);
+/* The same from the parse tree libpg_query packed for SQL (classify_cached_cb). */
+bool ship_analyze_pb(const char *sql, const uint8_t *pb, size_t len, struct ship_stmt *out);
 
 /* SQL with ", ROW(ref.*)::text" (or "\nRETURNING ROW(ref.*)::text") spliced
  * in at st->end, into OUT (appended, NUL-terminated).  false: out of memory. */
@@ -96,6 +100,8 @@ struct ship_table {
 	bool ident_always;  /* has GENERATED ALWAYS AS IDENTITY columns */
 	bool volatile_def;  /* has a default that is not a constant (or an identity column) */
 	bool exists;
+	bool temp;          /* a temporary table */
+	bool writable;      /* an ordinary or partitioned table (not a view, foreign table...) */
 };
 
 void ship_table_free(struct ship_table *t);

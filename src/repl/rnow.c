@@ -277,7 +277,8 @@ static bool ship_rewritten(const struct ship_stmt *st)
 
 /* The Query or Parse in OUT (or MSG when OUT is empty) with the row-shipping
  * RETURNING addition when its statement needs it (rship.c). */
-static bool rs_rewrite_ship(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out)
+static bool rs_rewrite_ship(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, bool analyzed,
+			    struct buf *out)
 {
 	struct msg_reader r;
 	const char *name = "", *sql;
@@ -293,7 +294,8 @@ static bool rs_rewrite_ship(struct rsess *rs, uint8_t type, const uint8_t *msg, 
 	sql = reader_string(&r);
 	if (r.err)
 		return true;
-	if (!rs_ship_rewrite(rs, sql, &rs->rw_info, &rs->rw_ship, &text))
+	/* An analysis of the text before the time parameter was added is stale. */
+	if (!rs_ship_rewrite(rs, sql, &rs->rw_info, &rs->rw_ship, analyzed && !out->len, &text))
 		return false;
 	if (!text.len)
 		return true;
@@ -313,6 +315,22 @@ static bool rs_rewrite_ship(struct rsess *rs, uint8_t type, const uint8_t *msg, 
 	buf_free(&text);
 	buf_free(&tmp);
 	return ok;
+}
+
+struct ship_pb {
+	struct rsess *rs;
+	const char *sql;
+	bool done;
+};
+
+static void ship_pb_cb(void *arg, const struct stmt_info *info, const uint8_t *pb, size_t len)
+{
+	struct ship_pb *a = arg;
+
+	a->done = true;
+	memset(&a->rs->rw_ship, 0, sizeof(a->rs->rw_ship));
+	if (rs_ship_candidate(info))
+		ship_analyze_pb(a->sql, pb, len, &a->rs->rw_ship);
 }
 
 bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, struct buf *out)
@@ -335,15 +353,18 @@ bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 		sql = reader_string(&r);
 		if (r.err)
 			return true;
-		/* Classified once: the rewritten text has the same class. */
-		rs->rw_info = *classify_cached(cc, sql, strlen(sql));
+		/* Classified once: the rewritten text has the same class.  When the
+		 * text is parsed, the row-shipping analysis reads the same tree. */
+		struct ship_pb pb = { .rs = rs, .sql = sql };
+
+		rs->rw_info = *classify_cached_cb(cc, sql, strlen(sql), ship_pb_cb, &pb);
 		rs->rw_has_info = true;
 		/* A Query keeps its text (the primary runs it as it is; rs_now_unit
 		 * for the others); a Parse gets the time as a parameter. */
 		rs->rw_now = (rs->rw_info.flags & STMT_F_NOW) != 0;
 		if (rs->rw_now && type == 'P' && !rs_rewrite_parse(rs, msg, len, out))
 			return false;
-		return rs_rewrite_ship(rs, type, msg, len, out);
+		return rs_rewrite_ship(rs, type, msg, len, pb.done, out);
 	}
 	case 'B': {
 		const char *stmt;

@@ -388,15 +388,17 @@ void rs_run_unit(struct rsess *rs)
 	case STMT_READ:
 	case STMT_UNKNOWN:
 	case STMT_TXN:
-		/* currval()/lastval() only mean something where nextval() ran: the primary. */
-		rs_step_read(rs, (ci->cls == STMT_UNKNOWN && !in_block) || (fl & STMT_F_SEQUENCE) ? primary
-												     : rs_read_target(rs));
+		/* currval()/lastval() only mean something where nextval() ran, and
+		 * OIDs read in the catalogs only on the node that gave them: the primary. */
+		rs_step_read(rs, (ci->cls == STMT_UNKNOWN && !in_block) || (fl & (STMT_F_SEQUENCE | STMT_F_CATALOG))
+					 ? primary
+					 : rs_read_target(rs));
 		return;
 	case STMT_SESSION:
 		rs_step_parallel(rs, live, primary, false);
 		return;
 	default:
-		rs_step_write(rs, live, !in_block && !(fl & STMT_F_NO_2PC));
+		rs_step_write(rs, live, !in_block && !(fl & STMT_F_NO_2PC) && !rs->ship_temp);
 		return;
 	}
 }

@@ -55,6 +55,7 @@ static void rs_unit_reset(struct rsess *rs)
 	rs->compare = false;
 	rs->client_commit = false;
 	rs->copy_in = rs->copy_done = rs->copy_need_sync = false;
+	rs->copy_mask = 0;
 	buf_reset(&rs->now_marks);
 	buf_reset(&rs->now_unit.msgs);
 	buf_reset(&rs->now_unit.entries);

@@ -89,6 +89,7 @@ void rs_ship_reset_unit(struct rsess *rs)
 {
 	memset(&rs->ship, 0, sizeof(rs->ship));
 	rs->ship_on = false;
+	rs->ship_temp = false;
 	rs->ship_t = NULL;
 	rs->ship_n = 0;
 	rs->ship_copy_n = 0;
@@ -123,26 +124,41 @@ static struct ship_table *table_cached(struct rsess *rs, const struct ship_stmt 
  * when its answers must carry the row images, the text with the RETURNING
  * addition goes to OUT (left empty otherwise).  false: out of memory.
  */
+/* May a statement of class SI be shipped at all (then it is analysed)? */
+bool rs_ship_candidate(const struct stmt_info *si)
+{
+	if (si->n_stmts != 1 || (si->flags & (STMT_F_TXN_ANY | STMT_F_UNANALYSED)))
+		return false;
+	return si->cls == STMT_WRITE || (si->cls == STMT_READ && (si->flags & STMT_F_SEQUENCE));
+}
+
 bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *si, struct ship_stmt *st,
-		     struct buf *out)
+		     bool analyzed, struct buf *out)
 {
 	const struct ship_table *t;
 
-	memset(st, 0, sizeof(*st));
-	if (si->n_stmts != 1 || (si->flags & (STMT_F_TXN_ANY | STMT_F_UNANALYSED)))
-		return true;
+	if (!analyzed) {
+		memset(st, 0, sizeof(*st));
+		if (rs_ship_candidate(si))
+			ship_analyze(sql, st);
+	}
 	if (si->flags & STMT_F_COPY_FROM) {
 		/* No text change: whether it is shipped depends on the table. */
-		if (ship_analyze(sql, st) && st->kind != SHIP_COPY)
+		if (st->kind != SHIP_COPY)
 			memset(st, 0, sizeof(*st));
 		return true;
 	}
-	if (si->cls != STMT_WRITE && !(si->cls == STMT_READ && (si->flags & STMT_F_SEQUENCE)))
-		return true;
-	if (!ship_analyze(sql, st) || st->kind == SHIP_SEQ || st->kind == SHIP_LO || st->kind == SHIP_WITH)
+	if (st->kind == SHIP_COPY)
+		memset(st, 0, sizeof(*st));
+	if (st->kind == SHIP_NO || st->kind == SHIP_SEQ || st->kind == SHIP_LO || st->kind == SHIP_WITH)
 		return true;
 	t = table_cached(rs, st);
-	if (t && (!t->exists || ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len))) {
+	if (t && (!t->exists || t->temp || !t->writable ||
+		  ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len) ||
+		  ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond &&
+		   !(st->flags & SHIP_F_VOLATILE_FN)))) {
+		if (t->exists && t->temp)
+			st->flags |= SHIP_F_TEMP;
 		st->kind = SHIP_NO; /* known: runs everywhere as it is */
 		return true;
 	}
@@ -325,15 +341,15 @@ static struct ship_table *table_from_lookup(struct rsess *rs)
 {
 	struct ship_table *t = calloc(1, sizeof(*t));
 	const char *p = (const char *)rs->ship_cap.data, *end = p + rs->ship_cap.len;
-	char *f[11] = { 0 };
+	char *f[12] = { 0 };
 	int n = 0;
 
 	if (!t)
 		return NULL;
-	while (n < 11 && p && p < end && *p != '\x01')
+	while (n < 12 && p && p < end && *p != '\x01')
 		if (!(f[n++] = dup_field(&p, end)))
 			break;
-	if (n == 11 && f[0][0] && f[1][0]) {
+	if (n == 12 && f[0][0] && f[1][0]) {
 		t->exists = true;
 		t->qname = f[0];
 		t->cols = f[1];
@@ -346,6 +362,9 @@ static struct ship_table *table_from_lookup(struct rsess *rs)
 		t->ident_always = f[8][0] == 't';
 		t->volatile_def = f[9][0] == 't';
 		t->colspec = split_list(f[10]);
+		t->temp = strncmp(t->qname, "pg_temp_", 8) == 0;
+		t->writable = f[11][0] == 'r' || f[11][0] == 'p';
+		free(f[11]);
 		if (!t->key_cond)
 			free(f[3]);
 		free(f[8]);
@@ -442,6 +461,11 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	const struct ship_stmt *st = &rs->ship;
 	struct ship_table *t;
 
+	if (st->flags & SHIP_F_TEMP) {
+		rs->ship_temp = true; /* known at read time (rs_ship_rewrite) */
+		if (in_block)
+			rs->no_2pc = true;
+	}
 	if (st->kind == SHIP_NO || !rs->unit_sync || rs->u_exec != 1)
 		return false;
 	if (st->kind == SHIP_LO) {
@@ -480,10 +504,19 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 			rs_ship_lookup_done(rs);
 		return true;
 	}
-	/* Temporary tables: session-local, and their schema's name differs
-	 * between nodes; they run as text. */
-	if (!t->exists || strncmp(t->qname, "pg_temp_", 8) == 0)
+	if (!t->exists)
 		return false;
+	if (t->temp) {
+		/* Temporary tables: session-local, their schema's name differs
+		 * between nodes, and PREPARE TRANSACTION refuses them: they run
+		 * as text, without two-phase commit. */
+		rs->ship_temp = true;
+		if (in_block)
+			rs->no_2pc = true;
+		return false;
+	}
+	if (!t->writable)
+		return false; /* views, foreign tables: as text, where their rules and triggers run */
 	if (st->kind == SHIP_WITH) {
 		/* Its writes cannot be read back as rows: it runs as text, which
 		 * is only safe when nothing in it differs between nodes. */
@@ -516,10 +549,10 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	if ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond) {
 		/* No primary key: the rows could not be found again on the other
 		 * nodes; deterministic statements run everywhere as text. */
-		if (st->flags & SHIP_F_VOLATILE) {
+		if (st->flags & SHIP_F_VOLATILE_FN) {
 			rs_local_error(rs, "0A000",
-				       "table has no primary key: a statement whose effect may differ between nodes "
-				       "(volatile function, subquery, LIMIT...) cannot be replicated; add a primary key");
+				       "table has no primary key: a statement calling a volatile function cannot be "
+				       "replicated (its effect would differ between nodes); add a primary key");
 			return true;
 		}
 		return false;

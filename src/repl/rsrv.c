@@ -142,6 +142,14 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 	case 'S':
 		rsrv_param(s, rs->c, leader, msg, len);
 		break;
+	case 'G':
+		/* Another COPY FROM STDIN of the same Query ("COPY ...; COPY ..."):
+		 * the client's data flows again. */
+		if (leader && rs->copy_mask && !rs->copy_in) {
+			rs->copy_in = true;
+			rs->copy_done = false;
+		}
+		break;
 	case 'D':
 		if (leader && rs->ship_on && rs->ship.kind == SHIP_LO)
 			rs_ship_lo_value(rs, msg, len);

@@ -561,8 +561,14 @@ static void visit_type_cast(struct walk *w, const PgQuery__TypeCast *tc)
 
 static void visit_range_var(struct walk *w, const PgQuery__RangeVar *rv)
 {
+	const char *schema = rv->schemaname ? rv->schemaname : "";
+
 	if (strcmp(rv->relpersistence, "t") == 0 || is_pg_temp(rv->schemaname))
 		w->flags |= STMT_F_TEMP;
+	/* the system catalogs: OIDs and statistics differ between nodes */
+	if (strcmp(schema, "pg_catalog") == 0 || strcmp(schema, "information_schema") == 0 ||
+	    (!*schema && rv->relname && strncmp(rv->relname, "pg_", 3) == 0))
+		w->flags |= STMT_F_CATALOG;
 }
 
 /* Look at one message of the tree (a Node wrapper is followed by its member). */
@@ -1176,6 +1182,10 @@ static void set_unanalysed(struct stmt_info *out, int n_stmts)
 	out->flags = STMT_F_UNANALYSED | STMT_F_VOLATILE;
 }
 
+/* classify_cached_cb(): who else reads the parse tree of the text being classified. */
+static __thread classify_pb_fn *pb_fn;
+static __thread void *pb_arg;
+
 void classify_sql(const char *sql, struct stmt_info *out)
 {
 	PgQueryProtobufParseResult pr;
@@ -1203,11 +1213,13 @@ void classify_sql(const char *sql, struct stmt_info *out)
 	if (!classify_result((const uint8_t *)pr.parse_tree.data, pr.parse_tree.len, out, &n_writes))
 		set_unanalysed(out, out->n_stmts);
 	pthread_rwlock_unlock(&fn_lock);
-	pg_query_free_protobuf_parse_result(pr);
 	if (n_writes > 1)
 		out->flags |= STMT_F_MULTI_WRITE;
 	if (out->n_stmts == 0)
 		out->cls = STMT_READ;
+	if (pb_fn)
+		pb_fn(pb_arg, out, (const uint8_t *)pr.parse_tree.data, pr.parse_tree.len);
+	pg_query_free_protobuf_parse_result(pr);
 }
 
 /* ---- names ----------------------------------------------------------------- */
@@ -1230,7 +1242,7 @@ char *stmt_flags_format(uint32_t flags, char *buf, size_t size)
 		"PREPARE_TXN", "COMMIT_PREPARED", "ROLLBACK_PREPARED", "NO_TXN_BLOCK", "TEMP",
 		"LISTEN_NOTIFY", "WITH_HOLD", "SET_LOCAL", "LOCKING", "VOLATILE", "NOW", "EXECUTE",
 		"COPY_FROM", "COPY_TO", "COPY_FILE", "MULTI_WRITE", "CURSOR", "ADVISORY_LOCK",
-		"SEQUENCE", "LARGE_OBJECT", "UNANALYSED",
+		"SEQUENCE", "LARGE_OBJECT", "UNANALYSED", "CATALOG",
 	};
 	size_t used = 0;
 
@@ -1307,6 +1319,19 @@ static char *classify_copy_text(const char *sql, size_t len, struct stmt_info *o
 	s[len] = '\0';
 	classify_sql(s, out);
 	return s;
+}
+
+const struct stmt_info *classify_cached_cb(struct classify_cache *c, const char *sql, size_t len,
+					   classify_pb_fn *fn, void *arg)
+{
+	const struct stmt_info *si;
+
+	pb_fn = fn;
+	pb_arg = arg;
+	si = classify_cached(c, sql, len);
+	pb_fn = NULL;
+	pb_arg = NULL;
+	return si;
 }
 
 const struct stmt_info *classify_cached(struct classify_cache *c, const char *sql, size_t len)

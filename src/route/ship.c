@@ -98,7 +98,7 @@ static void scan_func(struct scan *s, const PgQuery__FuncCall *fc)
 	if (!name || (!classify_fn_immutable(schema, name, fc->n_args) && !is_txn_time(fc, name, schema)))
 		s->plain = false;
 	if (name && classify_fn_volatile(schema, name, fc->n_args) && !is_txn_time(fc, name, schema))
-		s->st->flags |= SHIP_F_VOLATILE;
+		s->st->flags |= SHIP_F_VOLATILE | SHIP_F_VOLATILE_FN;
 	if (name && (strcmp(name, "lo_create") == 0 || strcmp(name, "lo_creat") == 0 ||
 		     strcmp(name, "lo_from_bytea") == 0 || strcmp(name, "lo_import") == 0))
 		s->st->flags |= SHIP_F_LO_CREATE;
@@ -284,15 +284,24 @@ static bool analyze_select(struct scan *s, const char *sql, const PgQuery__Selec
 
 bool ship_analyze(const char *sql, struct ship_stmt *out)
 {
-	PgQueryProtobufParseResult pr;
-	PgQuery__ParseResult *tree = NULL;
+	PgQueryProtobufParseResult pr = pg_query_parse_protobuf(sql);
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	if (!pr.error)
+		ok = ship_analyze_pb(sql, (const uint8_t *)pr.parse_tree.data, pr.parse_tree.len, out);
+	pg_query_free_protobuf_parse_result(pr);
+	return ok;
+}
+
+bool ship_analyze_pb(const char *sql, const uint8_t *pb, size_t len_pb, struct ship_stmt *out)
+{
+	PgQuery__ParseResult *tree;
 	struct scan s = { .st = out, .ok = true };
 	bool ok = false;
 
 	memset(out, 0, sizeof(*out));
-	pr = pg_query_parse_protobuf(sql);
-	if (!pr.error)
-		tree = pg_query__parse_result__unpack(NULL, pr.parse_tree.len, (const uint8_t *)pr.parse_tree.data);
+	tree = pg_query__parse_result__unpack(NULL, len_pb, pb);
 	if (tree && tree->n_stmts == 1 && tree->stmts[0]->stmt) {
 		const PgQuery__RawStmt *raw = tree->stmts[0];
 		const PgQuery__Node *n = raw->stmt;
@@ -328,7 +337,6 @@ bool ship_analyze(const char *sql, struct ship_stmt *out)
 	}
 	if (tree)
 		pg_query__parse_result__free_unpacked(tree, NULL);
-	pg_query_free_protobuf_parse_result(pr);
 	if (!ok || !s.ok) {
 		memset(out, 0, sizeof(*out));
 		return false;
@@ -409,7 +417,8 @@ bool ship_lookup_sql(const struct ship_stmt *st, struct buf *out)
 		     "  || CASE WHEN a.attidentity = 'a' THEN 'a' ELSE '-' END"
 		     "  || CASE WHEN a.attnum = ANY (k.indkey) THEN 'k' ELSE '-' END || format('%I', a.attname), chr(1)"
 		     "  ORDER BY a.attnum) FROM pg_catalog.pg_attribute a"
-		     "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+		     "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),"
+		     " c.relkind"
 		     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		     " LEFT JOIN pg_catalog.pg_index k ON k.indrelid = c.oid AND k.indisprimary"
 		     " WHERE c.oid = pg_catalog.to_regclass(") &&
@@ -632,7 +641,8 @@ bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool i
 	 * smaller value; the resolver's sequence sweep settles it (resolver.c). */
 	ok = ok && buf_str(out, "SELECT pg_catalog.setval(") && buf_str(out, l) && buf_str(out, ", ") &&
 	     buf_str(out, value) && buf_str(out, is_called ? ", true)" : ", false)") &&
-	     buf_str(out, " WHERE COALESCE(pg_catalog.pg_sequence_last_value(") && buf_str(out, l) &&
+	     buf_str(out, " WHERE pg_catalog.has_sequence_privilege(") && buf_str(out, l) &&
+	     buf_str(out, ", 'UPDATE') AND COALESCE(pg_catalog.pg_sequence_last_value(") && buf_str(out, l) &&
 	     buf_str(out, ") < ") && buf_str(out, value) && buf_str(out, ", true)") && buf_append(out, "", 1);
 	buf_free(&lit);
 	return ok;
@@ -655,9 +665,12 @@ bool ship_seq_capture_sql(struct buf *out, const char *seqs, size_t len)
 	for (; ok && at < len; at += strlen(seqs + at) + 1) {
 		const char *s = seqs + at;
 
+		/* never an error in the client's transaction: a value it may not read is not shipped */
 		ok = buf_str(out, at ? " UNION ALL SELECT " : "SELECT ") && ship_quote_literal(out, s, strlen(s)) &&
-		     buf_str(out, ", pg_catalog.pg_sequence_last_value(") && ship_quote_literal(out, s, strlen(s)) &&
-		     buf_str(out, ")::text");
+		     buf_str(out, ", CASE WHEN pg_catalog.has_sequence_privilege(") &&
+		     ship_quote_literal(out, s, strlen(s)) &&
+		     buf_str(out, ", 'SELECT, USAGE') THEN pg_catalog.pg_sequence_last_value(") &&
+		     ship_quote_literal(out, s, strlen(s)) && buf_str(out, ")::text END");
 	}
 	return ok && buf_append(out, "", 1);
 }

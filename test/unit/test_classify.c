@@ -331,7 +331,7 @@ TEST(test_classify_not_keywords)
 	CHECK(check_sql("INSERT INTO t (now, random) VALUES (1, 2)", STMT_WRITE, 1, 0));
 	CHECK(check_sql("/* DELETE FROM t; */ SELECT 1 -- VACUUM", STMT_READ, 1, 0));
 	CHECK(check_sql("SELECT $$ COMMIT; $$, E'\\' ROLLBACK'", STMT_READ, 1, 0));
-	CHECK(check_sql("SELECT * FROM \"pg_temp\"", STMT_READ, 1, 0));   /* a table so named */
+	CHECK(check_sql("SELECT * FROM \"pg_temp\"", STMT_READ, 1, STMT_F_CATALOG));   /* a table so named */
 	CHECK(check_sql("select * FROM t fOr UpDaTe", STMT_WRITE, 1, F(LOCKING)));
 }
 

@@ -29,7 +29,7 @@ TEST(test_ship_analyze)
 	static const struct an t[] = {
 		{ "INSERT INTO t VALUES (1, 'a')", true, SHIP_INSERT, SHIP_F_PLAIN, "", "t", "t" },
 		{ "INSERT INTO t VALUES ($1, $2::text)", true, SHIP_INSERT, SHIP_F_PLAIN, "", "t", "t" },
-		{ "insert into s.t as x (a) values (random())", true, SHIP_INSERT, SHIP_F_VOLATILE, "s", "t", "x" },
+		{ "insert into s.t as x (a) values (random())", true, SHIP_INSERT, SHIP_F_VOLATILE | SHIP_F_VOLATILE_FN, "s", "t", "x" },
 		{ "INSERT INTO t SELECT * FROM u", true, SHIP_INSERT, 0, "", "t", "t" },
 		{ "INSERT INTO t VALUES ((SELECT max(a) FROM t))", true, SHIP_INSERT, SHIP_F_VOLATILE, "", "t", "t" },
 		{ "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", true, SHIP_INSERT, SHIP_F_ON_CONFLICT, "", "t", "t" },
@@ -39,10 +39,10 @@ TEST(test_ship_analyze)
 		{ "UPDATE t AS x SET a = 1 FROM u WHERE u.id = x.id RETURNING x.a", true, SHIP_UPDATE, SHIP_F_RETURNING,
 		  "", "t", "x" },
 		{ "DELETE FROM q WHERE ctid IN (SELECT ctid FROM q LIMIT 3)", true, SHIP_DELETE, SHIP_F_VOLATILE, "", "q", "q" },
-		{ "SELECT nextval('s')", true, SHIP_SEQ, SHIP_F_VOLATILE, "", "", "" },
+		{ "SELECT nextval('s')", true, SHIP_SEQ, SHIP_F_VOLATILE | SHIP_F_VOLATILE_FN, "", "", "" },
 		{ "SELECT nextval(pg_get_serial_sequence('t', 'id'))", false, SHIP_NO, 0, "", "", "" },
-		{ "SELECT lo_create(0)", true, SHIP_LO, SHIP_F_LO_CREATE | SHIP_F_VOLATILE, "", "", "" },
-		{ "SELECT lo_from_bytea(0, '\\x01')", true, SHIP_LO, SHIP_F_LO_CREATE | SHIP_F_VOLATILE, "", "", "" },
+		{ "SELECT lo_create(0)", true, SHIP_LO, SHIP_F_LO_CREATE | SHIP_F_VOLATILE | SHIP_F_VOLATILE_FN, "", "", "" },
+		{ "SELECT lo_from_bytea(0, '\\x01')", true, SHIP_LO, SHIP_F_LO_CREATE | SHIP_F_VOLATILE | SHIP_F_VOLATILE_FN, "", "", "" },
 		{ "SELECT lo_create(1234)", false, SHIP_NO, 0, "", "", "" },
 		{ "COPY t (a, b) FROM STDIN", true, SHIP_COPY, 0, "", "t", "t" },
 		{ "COPY t FROM STDIN", false, SHIP_NO, 0, "", "", "" },
@@ -52,11 +52,11 @@ TEST(test_ship_analyze)
 		{ "WITH d AS (DELETE FROM t RETURNING *) SELECT nextval('s') FROM d", false, SHIP_NO, 0, "", "", "" },
 		{ "UPDATE t SET", false, SHIP_NO, 0, "", "", "" },
 		{ "WITH u AS (UPDATE t SET a = 1 RETURNING a) INSERT INTO l SELECT a FROM u", true, SHIP_WITH, 0, "", "l", "l" },
-		{ "INSERT INTO t VALUES (lo_from_bytea(0, 'x'))", true, SHIP_INSERT, SHIP_F_LO_CREATE | SHIP_F_VOLATILE,
+		{ "INSERT INTO t VALUES (lo_from_bytea(0, 'x'))", true, SHIP_INSERT, SHIP_F_LO_CREATE | SHIP_F_VOLATILE | SHIP_F_VOLATILE_FN,
 		  "", "t", "t" },
 		{ "INSERT INTO t VALUES (lower('X'))", true, SHIP_INSERT, 0, "", "t", "t" },
 		{ "INSERT INTO t VALUES (now(), CURRENT_DATE, $1)", true, SHIP_INSERT, SHIP_F_PLAIN, "", "t", "t" },
-		{ "INSERT INTO t VALUES (statement_timestamp())", true, SHIP_INSERT, SHIP_F_VOLATILE, "", "t", "t" },
+		{ "INSERT INTO t VALUES (statement_timestamp())", true, SHIP_INSERT, SHIP_F_VOLATILE | SHIP_F_VOLATILE_FN, "", "t", "t" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -155,7 +155,8 @@ TEST(test_ship_apply_sql)
 	buf_reset(&out);
 	REQUIRE(ship_setval_sql(&out, "\"s\".\"q\"", "42", true));
 	CHECK_STREQ((const char *)out.data,
-		    "SELECT pg_catalog.setval(E'\"s\".\"q\"', 42, true) WHERE COALESCE("
+		    "SELECT pg_catalog.setval(E'\"s\".\"q\"', 42, true) WHERE pg_catalog.has_sequence_privilege("
+		    "E'\"s\".\"q\"', 'UPDATE') AND COALESCE("
 		    "pg_catalog.pg_sequence_last_value(E'\"s\".\"q\"') < 42, true)");
 	buf_free(&out);
 }
