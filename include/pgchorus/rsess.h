@@ -150,6 +150,7 @@ struct rsess {
 	struct ship_stmt unnamed_portal_ship; /* of the unnamed portal */
 	bool ship_on;              /* the unit runs on the primary only; its rows go to the others */
 	bool ship_temp;            /* the unit writes a temporary table (no two-phase commit) */
+	bool had_temp;             /* the session made temporary objects */
 	bool ship_oom;
 	struct ship_table *ship_t; /* its table (in rs->tables) */
 	uint32_t ship_n;           /* rows captured */
@@ -216,6 +217,7 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 		     bool analyzed, struct buf *out);
 bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t *msg, uint32_t len, bool *fwd);
 bool rs_ship_route(struct rsess *rs, bool in_block);
+bool rs_ship_parse_only(struct rsess *rs);
 void rs_ship_lookup_done(struct rsess *rs);
 void rs_ship_copy_done(struct rsess *rs);
 void rs_ship_lo_value(struct rsess *rs, const uint8_t *msg, uint32_t len);

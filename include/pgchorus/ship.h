@@ -79,6 +79,9 @@ bool ship_analyze_pb(const char *sql, const uint8_t *pb, size_t len, struct ship
 /* SQL with ", ROW(ref.*)::text" (or "\nRETURNING ROW(ref.*)::text") spliced
  * in at st->end, into OUT (appended, NUL-terminated).  false: out of memory. */
 bool ship_add_returning(const char *sql, const struct ship_stmt *st, struct buf *out);
+/* The reverse: SQL (with the addition) without it into OUT.  1: done, 0: the
+ * addition is not where ST says, -1: out of memory. */
+int ship_remove_returning(const char *sql, const struct ship_stmt *st, struct buf *out);
 
 /* Append s as an SQL identifier in double quotes. */
 bool ship_quote_ident(struct buf *out, const char *s);
@@ -102,6 +105,7 @@ struct ship_table {
 	bool exists;
 	bool temp;          /* a temporary table */
 	bool writable;      /* an ordinary or partitioned table (not a view, foreign table...) */
+	bool can_return;    /* the user may read it (RETURNING needs that), no row-level security */
 };
 
 void ship_table_free(struct ship_table *t);

@@ -121,6 +121,8 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 		si = rs->rw_has_info ? &rs->rw_info : classify_cached(cc, sql, strlen(sql));
 		if (!rs_set_sql(rs, sql))
 			return !(*oom = true);
+		if (!rs->u_exec)
+			rs->ship = rs->rw_ship; /* a unit that only parses (rs_ship_parse_only) */
 		if (!*name) {
 			rs->unnamed_stmt = *si;
 			rs->unnamed_now_param = rs->rw_now_param;

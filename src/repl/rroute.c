@@ -358,6 +358,8 @@ void rs_run_unit(struct rsess *rs)
 	}
 	if (rs->u_exec == 0) {
 		/* Parse, Describe, Close, Sync only. */
+		if (rs_ship_parse_only(rs))
+			return;
 		if (rs->u_state)
 			rs_step_parallel(rs, live, primary, false);
 		else
@@ -368,7 +370,13 @@ void rs_run_unit(struct rsess *rs)
 		rs_route_txn(rs, fl);
 		return;
 	}
-	if (in_block && (fl & STMT_F_NO_2PC))
+	if (fl & STMT_F_TEMP)
+		rs->had_temp = true;
+	/* DDL in a session that made temporary objects may name them (DROP
+	 * TABLE t, CREATE INDEX ON t...), which PREPARE TRANSACTION refuses. */
+	if (rs->had_temp && ci->cls == STMT_DDL)
+		rs->ship_temp = true;
+	if (in_block && ((fl & STMT_F_NO_2PC) || rs->ship_temp))
 		rs->no_2pc = true;
 	/* Table descriptions for row shipping: DDL may change any, SET search_path
 	 * what this session's names mean. */

@@ -156,7 +156,8 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 	if (t && (!t->exists || t->temp || !t->writable ||
 		  ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len) ||
 		  ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond &&
-		   !(st->flags & SHIP_F_VOLATILE_FN)))) {
+		   !(st->flags & SHIP_F_VOLATILE_FN)) ||
+		  (!t->can_return && !(st->flags & SHIP_F_VOLATILE_FN) && !(st->kind == SHIP_INSERT && t->volatile_def)))) {
 		if (t->exists && t->temp)
 			st->flags |= SHIP_F_TEMP;
 		st->kind = SHIP_NO; /* known: runs everywhere as it is */
@@ -341,15 +342,15 @@ static struct ship_table *table_from_lookup(struct rsess *rs)
 {
 	struct ship_table *t = calloc(1, sizeof(*t));
 	const char *p = (const char *)rs->ship_cap.data, *end = p + rs->ship_cap.len;
-	char *f[12] = { 0 };
+	char *f[13] = { 0 };
 	int n = 0;
 
 	if (!t)
 		return NULL;
-	while (n < 12 && p && p < end && *p != '\x01')
+	while (n < 13 && p && p < end && *p != '\x01')
 		if (!(f[n++] = dup_field(&p, end)))
 			break;
-	if (n == 12 && f[0][0] && f[1][0]) {
+	if (n == 13 && f[0][0] && f[1][0]) {
 		t->exists = true;
 		t->qname = f[0];
 		t->cols = f[1];
@@ -364,7 +365,9 @@ static struct ship_table *table_from_lookup(struct rsess *rs)
 		t->colspec = split_list(f[10]);
 		t->temp = strncmp(t->qname, "pg_temp_", 8) == 0;
 		t->writable = f[11][0] == 'r' || f[11][0] == 'p';
+		t->can_return = f[12][0] == 't';
 		free(f[11]);
+		free(f[12]);
 		if (!t->key_cond)
 			free(f[3]);
 		free(f[8]);
@@ -434,6 +437,149 @@ static bool send_capture(struct rsess *rs, int node)
 	return ok;
 }
 
+/* MSGS (a unit's messages) with the RETURNING addition of rs->ship taken out
+ * of its Query or Parse, and the extra result format out of the Binds of that
+ * statement, into OUT.  false: out of memory. */
+static bool unship_msgs(struct rsess *rs, const struct buf *msgs, struct buf *out, bool *named_parse, char *pname,
+			size_t pname_size)
+{
+	const uint8_t *p = msgs->data, *end = p + msgs->len;
+	bool parsed = false;
+
+	for (; p < end; p += 1 + codec_get32(p + 1)) {
+		uint32_t len = 1 + codec_get32(p + 1);
+		struct msg_reader r;
+		struct buf text = { 0 };
+		int rm;
+
+		reader_init(&r, p + 5, len - 5);
+		if (p[0] == 'Q' || p[0] == 'P') {
+			const char *name = p[0] == 'P' ? reader_string(&r) : "";
+			const char *sql = reader_string(&r);
+			struct msg_builder mb;
+
+			if (r.err || (rm = ship_remove_returning(sql, &rs->ship, &text)) == 0) {
+				buf_free(&text);
+				if (!buf_append(out, p, len))
+					return false;
+				continue;
+			}
+			if (rm < 0)
+				return buf_free(&text), false;
+			builder_begin(&mb, out, p[0]);
+			if (p[0] == 'P') {
+				builder_string(&mb, name);
+				snprintf(pname, pname_size, "%s", name);
+				*named_parse = *name != '\0';
+				parsed = true;
+			}
+			builder_string(&mb, (const char *)text.data);
+			if (p[0] == 'P')
+				builder_bytes(&mb, p + 5 + r.pos, len - 5 - r.pos);
+			buf_free(&text);
+			if (!builder_finish(&mb))
+				return false;
+			continue;
+		}
+		if (p[0] == 'B' && parsed) {
+			/* one result format per column: drop the one rnow.c added */
+			const char *stmt;
+			uint16_t nfmt, nparams, nres;
+			size_t res_at;
+
+			reader_string(&r);
+			stmt = reader_string(&r);
+			nfmt = reader_int16(&r);
+			reader_bytes(&r, 2 * (size_t)nfmt);
+			nparams = reader_int16(&r);
+			for (uint16_t i = 0; i < nparams && !r.err; i++) {
+				uint32_t plen = reader_int32(&r);
+
+				if (plen != 0xffffffffu)
+					reader_bytes(&r, plen);
+			}
+			res_at = r.pos;
+			nres = reader_int16(&r);
+			if (!r.err && nres > 1 && strcmp(stmt, pname) == 0) {
+				struct msg_builder mb;
+
+				builder_begin(&mb, out, 'B');
+				builder_bytes(&mb, p + 5, res_at);
+				builder_int16(&mb, (uint16_t)(nres - 1));
+				builder_bytes(&mb, p + 5 + res_at + 2, 2 * (size_t)(nres - 1));
+				if (!builder_finish(&mb))
+					return false;
+				continue;
+			}
+		}
+		if (!buf_append(out, p, len))
+			return false;
+	}
+	return true;
+}
+
+static void portal_unship(const char *key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	((struct rs_named *)value)->ship.kind = SHIP_NO;
+}
+
+/*
+ * The unit's statement runs as text after all (its table is not one to ship
+ * rows of): it goes to the nodes exactly as the client sent it, without the
+ * RETURNING addition made at read time.  Returns false (route it as usual),
+ * or true when the session closes (out of memory).  A named statement parsed
+ * in an earlier unit keeps the addition (its answers are still trimmed).
+ */
+static bool unship_unit(struct rsess *rs)
+{
+	struct buf msgs = { 0 }, state = { 0 };
+	char pname[256] = "";
+	bool named = false, ok;
+	enum ship_kind k = rs->ship.kind;
+
+	if (k != SHIP_INSERT && k != SHIP_UPDATE && k != SHIP_DELETE)
+		return false;
+	ok = unship_msgs(rs, &rs->unit.msgs, &msgs, &named, pname, sizeof(pname)) &&
+	     unship_msgs(rs, &rs->state.msgs, &state, &named, pname, sizeof(pname));
+	if (!ok) {
+		buf_free(&msgs);
+		buf_free(&state);
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return true;
+	}
+	{
+		/* the offsets of the messages that read the time move with them */
+		const uint8_t *o = rs->unit.msgs.data, *oend = o + rs->unit.msgs.len, *nw = msgs.data;
+		uint32_t *marks = (uint32_t *)rs->now_marks.data;
+		size_t n_marks = rs->now_marks.len / sizeof(uint32_t), m = 0;
+
+		for (; o < oend && m < n_marks; o += 1 + codec_get32(o + 1), nw += 1 + codec_get32(nw + 1))
+			if ((size_t)(o - rs->unit.msgs.data) == marks[m])
+				marks[m++] = (uint32_t)(nw - msgs.data);
+	}
+	buf_free(&rs->unit.msgs);
+	rs->unit.msgs = msgs;
+	buf_free(&rs->state.msgs);
+	rs->state.msgs = state;
+	for (size_t i = 0; i < rs->unit.entries.len; i++)
+		rs->unit.entries.data[i] &= (uint8_t)~RT_SHIP;
+	if (named) {
+		struct rs_named *n = strmap_get(&rs->stmts, pname);
+
+		if (n)
+			n->ship.kind = SHIP_NO;
+	} else {
+		rs->unnamed_ship.kind = SHIP_NO;
+	}
+	rs->unnamed_portal_ship.kind = SHIP_NO;
+	strmap_foreach(&rs->portals, portal_unship, NULL);
+	/* rs->u_sql (logs, BEGIN replay) keeps the text seen at read time */
+	rs->ship.kind = SHIP_NO;
+	return false;
+}
+
 /* The unit runs on the primary only (RS_PRIMARY); rs_ship_build() then makes
  * what the others run.  WRAP: in a BEGIN of pgchorus's; CAPTURE: read the
  * sequences' values afterwards. */
@@ -450,6 +596,57 @@ static void run_on_primary(struct rsess *rs, bool wrap, bool compare, bool captu
 		rsess_step_done(rs);
 }
 
+/* RS_LOOKUP: the table of rs->ship from the primary's catalog; the unit is
+ * routed again when it is known (rs_ship_lookup_done). */
+static void start_lookup(struct rsess *rs)
+{
+	int primary = node_primary();
+	struct buf sql = { 0 };
+	bool ok = ship_lookup_sql(&rs->ship, &sql);
+
+	rs_begin_step(rs, RS_LOOKUP, primary);
+	buf_reset(&rs->ship_cap);
+	if (!ok) {
+		buf_free(&sql);
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	/* Inside the client's transaction when the primary is in it: a
+	 * table created there is seen. */
+	ok = rs_send_injected(rs, primary, (const char *)sql.data, RT_SHIP);
+	buf_free(&sql);
+	if (ok && !rs->busy_mask)
+		rs_ship_lookup_done(rs);
+}
+
+/*
+ * A unit that parses a statement without executing it (a prepared
+ * statement): its table is looked up first, so that a statement that will
+ * run as text is prepared on the nodes without the RETURNING addition.
+ * true: a lookup step started (or the session closes).
+ */
+bool rs_ship_parse_only(struct rsess *rs)
+{
+	const struct ship_stmt *st = &rs->ship;
+	const struct ship_table *t;
+	bool keyless;
+
+	if (st->kind != SHIP_INSERT && st->kind != SHIP_UPDATE && st->kind != SHIP_DELETE)
+		return false;
+	t = table_cached(rs, st);
+	if (!t) {
+		start_lookup(rs);
+		return true;
+	}
+	keyless = ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond) || !t->can_return;
+	if (!t->exists || t->temp || !t->writable ||
+	    (st->kind == SHIP_INSERT && (st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len) ||
+	    (keyless && !(st->flags & SHIP_F_VOLATILE_FN)) ||
+	    (st->kind == SHIP_UPDATE && (ship_sets_key(st, t) || !t->set_list || !*t->set_list)))
+		return unship_unit(rs);
+	return false;
+}
+
 /*
  * The unit (one statement, rs->ship analysed at read time) is a write: ship
  * it if that is what it needs.  true: a step started (or the session
@@ -457,7 +654,6 @@ static void run_on_primary(struct rsess *rs, bool wrap, bool compare, bool captu
  */
 bool rs_ship_route(struct rsess *rs, bool in_block)
 {
-	int primary = node_primary();
 	const struct ship_stmt *st = &rs->ship;
 	struct ship_table *t;
 
@@ -486,26 +682,11 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	}
 	t = table_cached(rs, st);
 	if (!t) {
-		struct buf sql = { 0 };
-		bool ok = ship_lookup_sql(st, &sql);
-
-		rs_begin_step(rs, RS_LOOKUP, primary);
-		buf_reset(&rs->ship_cap);
-		if (!ok) {
-			buf_free(&sql);
-			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-			return true;
-		}
-		/* Inside the client's transaction when the primary is in it: a
-		 * table created there is seen. */
-		ok = rs_send_injected(rs, primary, (const char *)sql.data, RT_SHIP);
-		buf_free(&sql);
-		if (ok && !rs->busy_mask)
-			rs_ship_lookup_done(rs);
+		start_lookup(rs);
 		return true;
 	}
 	if (!t->exists)
-		return false;
+		return unship_unit(rs);
 	if (t->temp) {
 		/* Temporary tables: session-local, their schema's name differs
 		 * between nodes, and PREPARE TRANSACTION refuses them: they run
@@ -513,10 +694,10 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 		rs->ship_temp = true;
 		if (in_block)
 			rs->no_2pc = true;
-		return false;
+		return unship_unit(rs);
 	}
 	if (!t->writable)
-		return false; /* views, foreign tables: as text, where their rules and triggers run */
+		return unship_unit(rs); /* views, foreign tables, RLS...: as text, where their rules and triggers run */
 	if (st->kind == SHIP_WITH) {
 		/* Its writes cannot be read back as rows: it runs as text, which
 		 * is only safe when nothing in it differs between nodes. */
@@ -545,7 +726,19 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 		return false; /* rroute.c streams it to the primary */
 	}
 	if (st->kind == SHIP_INSERT && (st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len)
-		return false;
+		return unship_unit(rs);
+	if (!t->can_return) {
+		/* RETURNING is not allowed (no SELECT privilege, row-level
+		 * security): deterministic statements run everywhere as text. */
+		if ((st->flags & SHIP_F_VOLATILE_FN) || (st->kind == SHIP_INSERT && t->volatile_def)) {
+			rs_local_error(rs, "0A000",
+				       "this write's effect may differ between nodes (volatile function or default) and "
+				       "its rows cannot be read back: the user needs SELECT on the table, without "
+				       "row-level security");
+			return true;
+		}
+		return unship_unit(rs);
+	}
 	if ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond) {
 		/* No primary key: the rows could not be found again on the other
 		 * nodes; deterministic statements run everywhere as text. */
@@ -555,10 +748,10 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 				       "replicated (its effect would differ between nodes); add a primary key");
 			return true;
 		}
-		return false;
+		return unship_unit(rs);
 	}
 	if (st->kind == SHIP_UPDATE && (ship_sets_key(st, t) || !t->set_list || !*t->set_list))
-		return false;
+		return unship_unit(rs);
 	rs->ship_t = t;
 	run_on_primary(rs, !in_block && !(rs->cls.flags & STMT_F_TEMP), true, true);
 	return true;

@@ -369,12 +369,32 @@ bool ship_quote_literal(struct buf *out, const char *s, size_t n)
 	return buf_append(out, "'", 1);
 }
 
+static bool returning_addition(const struct ship_stmt *st, struct buf *out)
+{
+	return buf_str(out, (st->flags & SHIP_F_RETURNING) ? ", ROW(" : "\nRETURNING ROW(") &&
+	       ship_quote_ident(out, st->ref) && buf_str(out, ".*)::text");
+}
+
 bool ship_add_returning(const char *sql, const struct ship_stmt *st, struct buf *out)
 {
-	return buf_append(out, sql, st->end) &&
-	       buf_str(out, (st->flags & SHIP_F_RETURNING) ? ", ROW(" : "\nRETURNING ROW(") &&
-	       ship_quote_ident(out, st->ref) && buf_str(out, ".*)::text") &&
+	return buf_append(out, sql, st->end) && returning_addition(st, out) &&
 	       buf_append(out, sql + st->end, strlen(sql + st->end) + 1);
+}
+
+int ship_remove_returning(const char *sql, const struct ship_stmt *st, struct buf *out)
+{
+	struct buf a = { 0 };
+	size_t len = strlen(sql);
+	int r = -1;
+
+	if (returning_addition(st, &a)) {
+		r = 0;
+		if (st->end + a.len <= len && memcmp(sql + st->end, a.data, a.len) == 0)
+			r = buf_append(out, sql, st->end) &&
+			    buf_append(out, sql + st->end + a.len, len - st->end - a.len + 1) ? 1 : -1;
+	}
+	buf_free(&a);
+	return r;
 }
 
 bool ship_lookup_sql(const struct ship_stmt *st, struct buf *out)
@@ -418,7 +438,7 @@ bool ship_lookup_sql(const struct ship_stmt *st, struct buf *out)
 		     "  || CASE WHEN a.attnum = ANY (k.indkey) THEN 'k' ELSE '-' END || format('%I', a.attname), chr(1)"
 		     "  ORDER BY a.attnum) FROM pg_catalog.pg_attribute a"
 		     "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),"
-		     " c.relkind"
+		     " c.relkind, pg_catalog.has_table_privilege(c.oid, 'SELECT') AND NOT c.relrowsecurity"
 		     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		     " LEFT JOIN pg_catalog.pg_index k ON k.indrelid = c.oid AND k.indisprimary"
 		     " WHERE c.oid = pg_catalog.to_regclass(") &&
