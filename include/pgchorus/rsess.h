@@ -65,6 +65,7 @@ struct rs_outcome {
 	uint64_t hash;         /* of its CommandComplete tags, in order */
 	uint32_t n_tags;
 	bool failed;
+	bool shipped;          /* the others applied the primary's rows (rship.c), not the statement */
 	char sqlstate[6];
 };
 
@@ -78,6 +79,7 @@ struct rs_slot {
 	bool failed;           /* sent an ErrorResponse in this step */
 	bool prepared;         /* PREPARE TRANSACTION rs->gid succeeded here */
 	bool mismatch;         /* a lagging write unit ended otherwise than on the primary */
+	bool mismatch_ship;    /* ... every such unit was shipped rows */
 	char z;                /* transaction status of its last ReadyForQuery */
 	char sqlstate[6];      /* of the error in this step */
 	struct rs_outcome cur; /* of the compared unit running here (RT_COMPARE entries) */

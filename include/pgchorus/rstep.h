@@ -24,6 +24,7 @@ bool rs_send_mask(struct rsess *rs, uint64_t mask, const char *const *pre, const
 void rs_drop_pending(struct rsess *rs);
 bool rs_compare(struct rsess *rs, uint64_t mask, int primary);
 bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary);
+bool rs_apply_policy_ex(struct rsess *rs, uint64_t minority, int primary, bool shipped);
 void rs_detach_node(int node, const char *why);
 void rs_commit_2pc(struct rsess *rs, bool client_commit);
 void rs_abort(struct rsess *rs);

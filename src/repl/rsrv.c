@@ -64,6 +64,7 @@ static void rsrv_lag_done(struct rsess *rs, struct rs_slot *sl, int node)
 		log_warning("C-%p: node %d disagrees with the primary on a write (%s %s, %u tags vs %s %s, %u tags)",
 			    (void *)rs->c, node, sl->cur.failed ? "error" : "ok", sl->cur.sqlstate, sl->cur.n_tags,
 			    want->failed ? "error" : "ok", want->sqlstate, want->n_tags);
+		sl->mismatch_ship = want->shipped && (sl->mismatch_ship || !sl->mismatch);
 		sl->mismatch = true;
 	}
 	sl->lag_head = (uint8_t)((sl->lag_head + 1) % RS_LAG_MAX);

@@ -372,7 +372,7 @@ bool rs_compare(struct rsess *rs, uint64_t mask, int primary)
 			    (minority & (1ULL << i)) ? " (minority)" : "");
 	}
 	rs_forget_outcomes(rs, mask);
-	return rs_apply_policy(rs, minority, primary);
+	return rs_apply_policy_ex(rs, minority, primary, rs->ship_on);
 }
 
 /*
@@ -381,10 +381,21 @@ bool rs_compare(struct rsess *rs, uint64_t mask, int primary)
  */
 bool rs_apply_policy(struct rsess *rs, uint64_t minority, int primary)
 {
+	return rs_apply_policy_ex(rs, minority, primary, false);
+}
+
+/*
+ * SHIPPED: the nodes that disagree applied rows the primary gave them: if
+ * the primary is on the losing side, what failed is the copy of its rows,
+ * not the primary (a value a node does not take back, a pgchorus fault):
+ * the transaction is rolled back everywhere, nobody is detached.
+ */
+bool rs_apply_policy_ex(struct rsess *rs, uint64_t minority, int primary, bool shipped)
+{
 	/* In a block, the client's transaction stays failed until it ends it, as
 	 * after any error; a commit or a single statement just fails. */
 	rs->abort_in_block = rs->txn != 'I' && !rs->wrap && !rs->client_commit;
-	if (rs->c->w->cfg->on_mismatch == MISMATCH_ABORT) {
+	if (rs->c->w->cfg->on_mismatch == MISMATCH_ABORT || (shipped && (minority & (1ULL << primary)))) {
 		if (!rs_set_error(rs, SQLSTATE_DATA_CORRUPTED,
 				  "nodes disagree on the result of the statement; the transaction was rolled back on every node"))
 			return client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory"), false;
@@ -431,23 +442,27 @@ static bool rs_settle(struct rsess *rs)
 {
 	int primary = node_primary();
 	uint64_t minority = 0, agree = 0;
+	bool shipped = true;
 
 	for (int i = 0; i < rs->n_nodes; i++) {
 		struct rs_slot *sl = &rs->slot[i];
 
 		if (!sl->srv)
 			continue;
-		if (sl->mismatch)
+		if (sl->mismatch) {
 			minority |= 1ULL << i;
-		else if (sl->in_txn || sl->prepared)
+			shipped = shipped && sl->mismatch_ship;
+		} else if (sl->in_txn || sl->prepared) {
 			agree |= 1ULL << i;
+		}
 		sl->mismatch = false;
+		sl->mismatch_ship = false;
 	}
 	if (!minority)
 		return true;
 	if (__builtin_popcountll(minority) > __builtin_popcountll(agree))
 		minority = agree | (1ULL << primary); /* the primary's side is the minority */
-	return rs_apply_policy(rs, minority, primary);
+	return rs_apply_policy_ex(rs, minority, primary, shipped);
 }
 
 /* Wait for the nodes still running the transaction's writes behind the primary. */
@@ -636,6 +651,7 @@ static bool rs_run_behind(struct rsess *rs, uint64_t others, int primary, const 
 			continue;
 		if (u) {
 			sl->lag[(sl->lag_head + sl->lag_count) % RS_LAG_MAX] = p->cur;
+			sl->lag[(sl->lag_head + sl->lag_count) % RS_LAG_MAX].shipped = rs->ship_on;
 			sl->lag_count++;
 		}
 		if (!rs_send_ex(rs, i, pre, u, true, true))
