@@ -97,6 +97,7 @@ struct config {
 	char **ignore_startup_parameters; /* NULL terminated */
 	int n_ignore_startup_parameters;
 	char **volatile_functions;        /* replication: results differ per node (NULL terminated) */
+	char **writing_functions;         /* replication: a SELECT calling one writes (NULL terminated) */
 	char **immutable_functions;       /* replication: declared deterministic (NULL terminated) */
 
 	/*

@@ -534,6 +534,7 @@ enum setting_id {
 	S_LISTEN_ADDRESSES, S_PORT, S_UNIX_SOCKET_DIR, S_UNIX_SOCKET_MODE, S_WORKERS,
 	S_MODE, S_POOL_MODE, S_POOL_SIZE, S_MAX_CLIENT_CONN, S_SERVER_RESET_QUERY,
 	S_MAX_PREPARED_STATEMENTS, S_IGNORE_STARTUP_PARAMETERS, S_VOLATILE_FUNCTIONS, S_IMMUTABLE_FUNCTIONS,
+	S_WRITING_FUNCTIONS,
 	S_LOAD_BALANCE, S_ON_MISMATCH, S_INSTANCE_NAME, S_RESOLVER_USER, S_RESOLVER_PASSWORD,
 	S_RESOLVER_DATABASE, S_RESOLVER_PERIOD, S_RESOLVER_GRACE,
 	S_AUTH_TIMEOUT, S_CLIENT_IDLE_TIMEOUT, S_IDLE_IN_TRANSACTION_TIMEOUT,
@@ -564,6 +565,7 @@ static const char *const setting_names[S_COUNT] = {
 	[S_IGNORE_STARTUP_PARAMETERS] = "ignore_startup_parameters",
 	[S_VOLATILE_FUNCTIONS] = "volatile_functions",
 	[S_IMMUTABLE_FUNCTIONS] = "immutable_functions",
+	[S_WRITING_FUNCTIONS] = "writing_functions",
 	[S_LOAD_BALANCE] = "load_balance",
 	[S_ON_MISMATCH] = "on_mismatch",
 	[S_INSTANCE_NAME] = "instance_name",
@@ -646,6 +648,8 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 		return read_string_list(ld, s, name, &cfg->volatile_functions, NULL);
 	case S_IMMUTABLE_FUNCTIONS:
 		return read_string_list(ld, s, name, &cfg->immutable_functions, NULL);
+	case S_WRITING_FUNCTIONS:
+		return read_string_list(ld, s, name, &cfg->writing_functions, NULL);
 	case S_LOAD_BALANCE:
 		if (!read_keyword(ld, s, name, load_balances, &v))
 			return false;
@@ -780,6 +784,7 @@ static void config_free(struct config *cfg)
 	free_string_array(cfg->ignore_startup_parameters);
 	free_string_array(cfg->volatile_functions);
 	free_string_array(cfg->immutable_functions);
+	free_string_array(cfg->writing_functions);
 	free(cfg->instance_name);
 	free(cfg->resolver_user);
 	free(cfg->resolver_password);

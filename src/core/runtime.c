@@ -27,7 +27,8 @@ int runtime_prepare(struct config *cfg, char *err, size_t errlen)
 	char sub[512];
 
 	cfg->release_derived = runtime_release;
-	if (!classify_set_functions(NULL, (const char *const *)cfg->volatile_functions,
+	if (!classify_set_functions((const char *const *)cfg->writing_functions,
+				    (const char *const *)cfg->volatile_functions,
 				    (const char *const *)cfg->immutable_functions)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
