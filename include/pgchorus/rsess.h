@@ -69,6 +69,10 @@ struct rs_outcome {
 	char sqlstate[6];
 };
 
+/* Deferred writes per node (units, bytes) before they are sent anyway (rstep.c). */
+#define RS_DEFER_MAX 16
+#define RS_DEFER_BYTES (256u << 10)
+
 /* Write units a node may run behind the primary (rstep.c, "lagging"). */
 #define RS_LAG_MAX 32
 
@@ -164,6 +168,8 @@ struct rsess {
 	struct strmap tables;      /* "schema\x01table" -> struct ship_table */
 	unsigned tables_gen;
 	uint64_t order_need;       /* RS_ORDER: commit tickets that must have ended */
+	uint64_t order_pend;       /* ... before the shipped rows waiting in the others' batches go out */
+	bool order_rerun;          /* RS_ORDER then routes the unit (not rs_ship_go) */
 	struct list order_link;    /* in the worker's order_waiters */
 	bool order_waiting;
 	uint64_t commit_ticket;    /* corder ticket of the commit in progress (0: none) */
@@ -226,6 +232,9 @@ void rs_ship_lo_value(struct rsess *rs, const uint8_t *msg, uint32_t len);
 bool rs_ship_build(struct rsess *rs);
 void rs_ship_pre(struct rsess *rs, const char **pre, int n);
 bool rs_ship_order_ok(struct rsess *rs, uint64_t need);
+/* rroute.c, before routing a unit: false when it waits (RS_ORDER) because it
+ * may send the others' deferred batch before the commits it needs. */
+bool rs_order_before_unit(struct rsess *rs);
 void rs_ship_order_wake(struct worker *w);
 void rs_ship_reset_unit(struct rsess *rs);
 void rs_ship_free(struct rsess *rs);

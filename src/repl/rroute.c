@@ -352,6 +352,8 @@ void rs_run_unit(struct rsess *rs)
 	}
 	buf_reset(&rs->err);
 	rs->send_err = false;
+	if (!rs_order_before_unit(rs))
+		return; /* RS_ORDER: routed when the commits it needs are done */
 	if (rs->txn == 'E') {
 		rs_route_failed(rs, fl, single);
 		return;

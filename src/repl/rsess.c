@@ -250,6 +250,7 @@ static void rs_txn_reset(struct rsess *rs)
 	rs->no_2pc = false;
 	rs->txn_time[0] = '\0';
 	rs->time_wait = false;
+	rs->order_pend = 0;
 	rs->err_node = -1;
 	if (rs->c->w->cfg->load_balance != LB_SESSION)
 		rs->read_node = -1;

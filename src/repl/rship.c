@@ -926,9 +926,31 @@ void rs_ship_pre(struct rsess *rs, const char **pre, int n)
 
 /* ---- commit order ---------------------------------------------------------- */
 
+/* A unit that may send the others' deferred batches (anything but a read or
+ * a single write, which run on the primary or join the batch) waits until
+ * the commits the shipped rows in them saw are done everywhere. */
+bool rs_order_before_unit(struct rsess *rs)
+{
+	bool may_flush = !(rs->cls.cls == STMT_READ ||
+			   (rs->cls.cls == STMT_WRITE && !(rs->cls.flags & (STMT_F_COPY_FROM | STMT_F_TXN_ANY))));
+
+	for (int i = 0; i < rs->n_nodes && !may_flush; i++)
+		may_flush = rs->slot[i].lag_count >= RS_DEFER_MAX || rs->slot[i].pend.msgs.len >= RS_DEFER_BYTES / 2;
+	if (!rs->order_pend || !may_flush || corder_done_through(rs->order_pend))
+		return true;
+	rs->order_rerun = true;
+	if (rs_ship_order_ok(rs, rs->order_pend)) {
+		rs->order_rerun = false;
+		return true;
+	}
+	return false;
+}
+
 /* true: the others may get the unit now; false: RS_ORDER, rs_ship_go() later. */
 bool rs_ship_order_ok(struct rsess *rs, uint64_t need)
 {
+	enum rs_step prev = rs->step;
+
 	if (corder_done_through(need))
 		return true;
 	rs->order_need = need;
@@ -941,7 +963,7 @@ bool rs_ship_order_ok(struct rsess *rs, uint64_t need)
 		list_del(&rs->order_link);
 		corder_wait_add(-1);
 		rs->order_waiting = false;
-		rs->step = RS_PRIMARY;
+		rs->step = prev;
 		return true;
 	}
 	return false;
@@ -966,6 +988,15 @@ void rs_ship_order_wake(struct worker *w)
 
 		corder_wait_add(-1);
 		rs->order_waiting = false;
+		if (rs->order_rerun) {
+			/* the unit that waited is routed now */
+			rs->order_rerun = false;
+			rs->step = RS_NONE;
+			rs->u_ready = true;
+			if (!rs->in_process)
+				rsess_process(rs->c);
+			continue;
+		}
 		rs->step = RS_PRIMARY;
 		rs_ship_go(rs);
 	}

@@ -141,9 +141,6 @@ static bool rs_write(struct rsess *rs, int node, struct server *s)
 	return true;
 }
 
-/* Deferred writes per node (units, bytes) before they are sent anyway. */
-#define RS_DEFER_MAX 16
-#define RS_DEFER_BYTES (256u << 10)
 
 /* Are the outcomes of U compared between the nodes? */
 static bool rs_compared(const struct rsess *rs, const struct rs_unit *u)
@@ -685,13 +682,43 @@ static void rs_others_done(struct rsess *rs, int primary)
  * sequences' values) once every commit it may have seen there is done
  * everywhere.
  */
+/*
+ * Will the others' copy of the unit just run on the primary wait in their
+ * deferred batches (rs_run_behind, rs_send_ex), i.e. not be sent now?
+ */
+static bool rs_will_defer(const struct rsess *rs, uint64_t others, int primary)
+{
+	if (rs->wrap || !rs->unit_sync || rs->slot[primary].z != 'T' || rs->cls.cls < STMT_WRITE ||
+	    (rs->cls.flags & (STMT_F_COPY_FROM | STMT_F_TXN_ANY)))
+		return false;
+	for (int i = 0; i < rs->n_nodes; i++) {
+		const struct rs_slot *sl = &rs->slot[i];
+
+		if ((others & (1ULL << i)) &&
+		    (sl->lag_count >= RS_DEFER_MAX || sl->pend.msgs.len >= RS_DEFER_BYTES / 2))
+			return false;
+	}
+	return true;
+}
+
 static void rs_ship_after_primary(struct rsess *rs)
 {
+	int primary = rs->leader;
+	uint64_t need = corder_issued();
+
 	if (!rs_ship_build(rs)) {
 		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return;
 	}
-	if (rs_ship_order_ok(rs, corder_issued()))
+	if (rs_will_defer(rs, rs->target_mask & rs_live_mask(rs) & ~(1ULL << primary), primary)) {
+		/* The rows wait in the others' batches: the commit order is
+		 * checked when a batch goes out (rs_order_before_unit). */
+		if (need > rs->order_pend)
+			rs->order_pend = need;
+		rs_ship_go(rs);
+		return;
+	}
+	if (rs_ship_order_ok(rs, need))
 		rs_ship_go(rs);
 }
 
