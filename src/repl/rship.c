@@ -9,8 +9,11 @@
  *               statements are trimmed of that column (rs_ship_answer);
  *   routing     rs_ship_route: the table's key, columns and sequences come
  *               from the primary's catalog (RS_LOOKUP, cached per session
- *               until DDL); plain INSERTs into tables without volatile
- *               defaults, and tables without a key, are not shipped;
+ *               until DDL); what runs as text after all (plain INSERTs into
+ *               tables without volatile defaults, tables without a key,
+ *               views, temporary tables...) loses the RETURNING addition
+ *               again (unship_unit) and what can neither be shipped nor run
+ *               as text safely is refused (0A000);
  *   primary     the rows and the sequences' values are captured;
  *   others      rs_ship_build: the apply statement and setval()s, sent once
  *               every commit the statement may have seen on the primary is
