@@ -80,6 +80,8 @@ enum stmt_class {
 #define STMT_F_LARGE_OBJECT      (1u << 25) /* lo_*() large object functions */
 #define STMT_F_CATALOG           (1u << 27) /* reads a system catalog or view (pg_catalog, information_schema,
                                              * pg_*): OIDs and statistics differ between nodes */
+#define STMT_F_OTHER_FN          (1u << 28) /* calls a function none of the lists above knows (count(),
+                                             * lower(), a user's function...) */
 #define STMT_F_UNANALYSED        (1u << 26) /* could not be analysed (parse tree too deep, out of
                                              * memory): cls is a conservative WRITE; reject it
                                              * (SQLSTATE 54001) rather than route it */

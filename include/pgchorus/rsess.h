@@ -166,6 +166,8 @@ struct rsess {
 	struct buf ship_pre;       /* setval()s for the other nodes, NUL-separated */
 	struct rs_unit ship_unit;  /* the apply statement for the other nodes */
 	struct strmap tables;      /* "schema\x01table" -> struct ship_table */
+	struct strmap fns;         /* function name -> FN_USER_VOLATILE / FN_OTHER (rs_fn_volatile) */
+	bool lookup_fns;           /* RS_LOOKUP reads functions, not a table */
 	unsigned tables_gen;
 	uint64_t order_need;       /* RS_ORDER: commit tickets that must have ended */
 	uint64_t order_pend;       /* ... before the shipped rows waiting in the others' batches go out */
@@ -226,6 +228,9 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 bool rs_ship_answer(struct rsess *rs, uint8_t entry, bool leader, const uint8_t *msg, uint32_t len, bool *fwd);
 bool rs_ship_route(struct rsess *rs, bool in_block);
 bool rs_ship_parse_only(struct rsess *rs);
+/* A read calling functions classify.h does not know: 1 when one of them is a
+ * user's volatile function (the read is a write), 0 not, -1 a lookup runs. */
+int rs_fn_volatile(struct rsess *rs);
 void rs_ship_lookup_done(struct rsess *rs);
 void rs_ship_copy_done(struct rsess *rs);
 void rs_ship_lo_value(struct rsess *rs, const uint8_t *msg, uint32_t len);

@@ -143,6 +143,13 @@ bool ship_setval_sql(struct buf *out, const char *seq, const char *value, bool i
  * transaction (the newest command id of its transaction's rows there). */
 bool ship_copy_capture_sql(struct buf *out, const struct ship_table *t);
 
+/* The names of the functions SQL calls that classify.h knows nothing of
+ * (each NUL-terminated, at most MAX of them); false: none, or cannot tell. */
+bool ship_other_functions(const char *sql, struct buf *out, int max);
+/* The query telling, for each name of the NUL-separated list, whether a
+ * volatile function of that name exists outside pg_catalog. */
+bool ship_fn_lookup_sql(struct buf *out, const char *names, size_t len);
+
 /* The capture query run on the primary after a shipped statement: one row
  * (name, last_value, is_called) per sequence of the NUL-separated list. */
 bool ship_seq_capture_sql(struct buf *out, const char *seqs, size_t len);

@@ -394,6 +394,19 @@ void rs_run_unit(struct rsess *rs)
 	}
 	if (single && rs_ship_route(rs, in_block))
 		return; /* its rows are shipped (rship.c) */
+	if (ci->cls == STMT_READ && single && (fl & STMT_F_OTHER_FN)) {
+		/* A user's volatile function may write (pg_proc says, rship.c): then
+		 * the "read" runs on every node, primary first. */
+		int v = rs_fn_volatile(rs);
+
+		if (v < 0)
+			return;
+		if (v > 0) {
+			rs->cls.cls = STMT_WRITE;
+			rs_step_write(rs, live, !in_block && !rs->had_temp);
+			return;
+		}
+	}
 	switch (ci->cls) {
 	case STMT_READ:
 	case STMT_UNKNOWN:

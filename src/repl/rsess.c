@@ -88,6 +88,7 @@ bool rsess_create(struct client *c)
 	strmap_init(&rs->stmts);
 	strmap_init(&rs->portals);
 	strmap_init(&rs->tables);
+	strmap_init(&rs->fns);
 	rs_unit_reset(rs);
 	c->rs = rs;
 	return true;

@@ -63,7 +63,13 @@ static void tables_clear(struct rsess *rs)
 	strmap_foreach(&rs->tables, table_free, NULL);
 	strmap_destroy(&rs->tables);
 	strmap_init(&rs->tables);
+	strmap_destroy(&rs->fns); /* values are not pointers */
+	strmap_init(&rs->fns);
 }
+
+/* rs->fns values */
+#define FN_USER_VOLATILE ((void *)1)
+#define FN_OTHER ((void *)2)
 
 void rs_ship_unwait(struct rsess *rs);
 
@@ -71,6 +77,7 @@ void rs_ship_free(struct rsess *rs)
 {
 	tables_clear(rs);
 	strmap_destroy(&rs->tables);
+	strmap_destroy(&rs->fns);
 	buf_free(&rs->ship_rows);
 	buf_free(&rs->ship_cap);
 	buf_free(&rs->ship_pre);
@@ -387,12 +394,50 @@ static struct ship_table *table_from_lookup(struct rsess *rs)
 	return t; /* does not exist (or cannot be read): not shipped */
 }
 
+/* The function lookup's rows (name, t/f) into rs->fns; false: out of memory. */
+static bool fns_from_lookup(struct rsess *rs)
+{
+	const char *p = (const char *)rs->ship_cap.data, *end = p + rs->ship_cap.len;
+
+	while (p < end) {
+		const char *name = p, *v;
+		void *old;
+
+		p += strnlen(p, (size_t)(end - p)) + 1;
+		if (p >= end)
+			break;
+		v = p;
+		p += strnlen(p, (size_t)(end - p)) + 1;
+		if (p >= end || *p != '\x01')
+			break;
+		p++;
+		if (!strmap_put(&rs->fns, name, v[0] == 't' ? FN_USER_VOLATILE : FN_OTHER, &old))
+			return false;
+	}
+	return true;
+}
+
 void rs_ship_lookup_done(struct rsess *rs)
 {
 	char key[2 * SHIP_NAME_MAX + 2];
-	struct ship_table *t = table_from_lookup(rs);
+	struct ship_table *t;
 	void *old = NULL;
 
+	if (rs->lookup_fns) {
+		rs->lookup_fns = false;
+		if (!fns_from_lookup(rs)) {
+			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		buf_reset(&rs->ship_cap);
+		rs->step = RS_NONE;
+		rs->leader = -1;
+		rs->u_ready = true;
+		if (!rs->in_process)
+			rsess_process(rs->c);
+		return;
+	}
+	t = table_from_lookup(rs);
 	buf_reset(&rs->ship_cap);
 	table_key(&rs->ship, key, sizeof(key));
 	if (!t || !strmap_put(&rs->tables, key, t, &old)) {
@@ -620,6 +665,51 @@ static void start_lookup(struct rsess *rs)
 	buf_free(&sql);
 	if (ok && !rs->busy_mask)
 		rs_ship_lookup_done(rs);
+}
+
+int rs_fn_volatile(struct rsess *rs)
+{
+	struct buf names = { 0 }, missing = { 0 }, sql = { 0 };
+	int r = 0;
+
+	if (!rs->u_sql.len || !ship_other_functions((const char *)rs->u_sql.data, &names, 16))
+		goto out;
+	if (rs->tables_gen != atomic_load(&ddl_generation)) {
+		tables_clear(rs);
+		rs->tables_gen = atomic_load(&ddl_generation);
+	}
+	for (size_t at = 0; at < names.len; at += strlen((const char *)names.data + at) + 1) {
+		void *v = strmap_get(&rs->fns, (const char *)names.data + at);
+
+		if (v == FN_USER_VOLATILE) {
+			r = 1;
+			goto out;
+		}
+		if (!v && !buf_append(&missing, names.data + at, strlen((const char *)names.data + at) + 1)) {
+			r = -1;
+			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			goto out;
+		}
+	}
+	if (!missing.len)
+		goto out;
+	/* Ask the primary once for all of them (outside or inside the client's
+	 * transaction, as RS_LOOKUP for tables). */
+	r = -1;
+	rs_begin_step(rs, RS_LOOKUP, node_primary());
+	rs->lookup_fns = true;
+	buf_reset(&rs->ship_cap);
+	if (!ship_fn_lookup_sql(&sql, (const char *)missing.data, missing.len)) {
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		goto out;
+	}
+	if (rs_send_injected(rs, node_primary(), (const char *)sql.data, RT_SHIP) && !rs->busy_mask)
+		rs_ship_lookup_done(rs);
+out:
+	buf_free(&names);
+	buf_free(&missing);
+	buf_free(&sql);
+	return r;
 }
 
 /*

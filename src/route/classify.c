@@ -513,6 +513,8 @@ static void visit_func_call(struct walk *w, const PgQuery__FuncCall *fc)
 	if (is_pg_temp(schema))
 		w->flags |= STMT_F_TEMP;
 	fl = fn_lookup(schema, name, fc->n_args);
+	if (!fl)
+		w->flags |= STMT_F_OTHER_FN;
 	apply_fn(w, fl);
 	if ((fl & FN_SET_CONFIG) && fc->n_args == 3 && const_bool(fc->args[2], false))
 		w->flags |= STMT_F_SET_LOCAL;
@@ -1242,7 +1244,7 @@ char *stmt_flags_format(uint32_t flags, char *buf, size_t size)
 		"PREPARE_TXN", "COMMIT_PREPARED", "ROLLBACK_PREPARED", "NO_TXN_BLOCK", "TEMP",
 		"LISTEN_NOTIFY", "WITH_HOLD", "SET_LOCAL", "LOCKING", "VOLATILE", "NOW", "EXECUTE",
 		"COPY_FROM", "COPY_TO", "COPY_FILE", "MULTI_WRITE", "CURSOR", "ADVISORY_LOCK",
-		"SEQUENCE", "LARGE_OBJECT", "UNANALYSED", "CATALOG",
+		"SEQUENCE", "LARGE_OBJECT", "UNANALYSED", "CATALOG", "OTHER_FN",
 	};
 	size_t used = 0;
 

@@ -677,6 +677,63 @@ bool ship_copy_capture_sql(struct buf *out, const struct ship_table *t)
 	       buf_append(out, "", 1);
 }
 
+struct fn_names {
+	struct buf *out;
+	int n, max;
+	bool ok;
+};
+
+static void fn_names_walk(void *arg, const ProtobufCMessage *m)
+{
+	struct fn_names *f = arg;
+
+	if (m->descriptor == &pg_query__func_call__descriptor) {
+		const PgQuery__FuncCall *fc = (const PgQuery__FuncCall *)m;
+		const char *name = fc->n_funcname ? node_str(fc->funcname[fc->n_funcname - 1]) : NULL;
+		const char *schema = fc->n_funcname >= 2 ? node_str(fc->funcname[fc->n_funcname - 2]) : NULL;
+		bool seen = false;
+
+		if (name && !(schema && strcmp(schema, "pg_catalog") == 0) && !classify_fn_volatile(schema, name, fc->n_args) &&
+		    !classify_fn_immutable(schema, name, fc->n_args)) {
+			for (size_t at = 0; at < f->out->len; at += strlen((const char *)f->out->data + at) + 1)
+				if (strcmp((const char *)f->out->data + at, name) == 0)
+					seen = true;
+			if (!seen && f->n++ < f->max && !buf_append(f->out, name, strlen(name) + 1))
+				f->ok = false;
+		}
+	}
+	pgq_for_each_child(m, fn_names_walk, arg);
+}
+
+bool ship_other_functions(const char *sql, struct buf *out, int max)
+{
+	PgQueryProtobufParseResult pr = pg_query_parse_protobuf(sql);
+	PgQuery__ParseResult *tree = NULL;
+	struct fn_names f = { .out = out, .max = max, .ok = true };
+
+	if (!pr.error)
+		tree = pg_query__parse_result__unpack(NULL, pr.parse_tree.len, (const uint8_t *)pr.parse_tree.data);
+	if (tree)
+		fn_names_walk(&f, &tree->base);
+	else
+		f.ok = false;
+	if (tree)
+		pg_query__parse_result__free_unpacked(tree, NULL);
+	pg_query_free_protobuf_parse_result(pr);
+	return f.ok && f.n > 0 && f.n <= max;
+}
+
+bool ship_fn_lookup_sql(struct buf *out, const char *names, size_t len)
+{
+	bool ok = buf_str(out, "SELECT n, EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.proname = n"
+			       " AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace AND p.provolatile = 'v')"
+			       " FROM pg_catalog.unnest(ARRAY[");
+
+	for (size_t at = 0; ok && at < len; at += strlen(names + at) + 1)
+		ok = (!at || buf_str(out, ", ")) && ship_quote_literal(out, names + at, strlen(names + at));
+	return ok && buf_str(out, "]::pg_catalog.name[]) AS n") && buf_append(out, "", 1);
+}
+
 bool ship_seq_capture_sql(struct buf *out, const char *seqs, size_t len)
 {
 	bool ok = true;
