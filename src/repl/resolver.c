@@ -355,13 +355,17 @@ static void sweep_db(const struct settings *s, const char *db)
 		bool ok = ship_quote_literal(&lit, PQgetvalue(seqs, i, 0), strlen(PQgetvalue(seqs, i, 0))) &&
 			  buf_append(&lit, "", 1);
 
-		/* Exactly the primary's value, backwards too (a client's setval()). */
-		ok = ok && buf_append(&sql, "SELECT pg_catalog.setval(", 25) &&
-		     buf_append(&sql, lit.data, lit.len - 1) && buf_append(&sql, ", ", 2) &&
-		     buf_append(&sql, PQgetvalue(seqs, i, 1), strlen(PQgetvalue(seqs, i, 1))) &&
-		     buf_append(&sql, ", true) WHERE pg_catalog.pg_sequence_last_value(", 48) &&
-		     buf_append(&sql, lit.data, lit.len - 1) && buf_append(&sql, ") IS DISTINCT FROM ", 19) &&
-		     buf_append(&sql, PQgetvalue(seqs, i, 1), strlen(PQgetvalue(seqs, i, 1))) && buf_append(&sql, ";", 1);
+		/* Exactly the primary's value, backwards too (a client's setval());
+		 * a sequence the node does not have (yet) is skipped, not an error. */
+		static const char a[] = "SELECT pg_catalog.setval(s.oid, ";
+		static const char b[] = ", true) FROM (SELECT pg_catalog.to_regclass(";
+		static const char c[] = ") AS oid) s WHERE s.oid IS NOT NULL AND pg_catalog.pg_sequence_last_value(s.oid)"
+					" IS DISTINCT FROM ";
+		const char *v = PQgetvalue(seqs, i, 1);
+
+		ok = ok && buf_append(&sql, a, sizeof(a) - 1) && buf_append(&sql, v, strlen(v)) &&
+		     buf_append(&sql, b, sizeof(b) - 1) && buf_append(&sql, lit.data, lit.len - 1) &&
+		     buf_append(&sql, c, sizeof(c) - 1) && buf_append(&sql, v, strlen(v)) && buf_append(&sql, ";", 1);
 		buf_free(&lit);
 		if (!ok) {
 			log_warning("resolver: out of memory");

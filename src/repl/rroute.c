@@ -413,7 +413,9 @@ void rs_run_unit(struct rsess *rs)
 	case STMT_TXN:
 		/* currval()/lastval() only mean something where nextval() ran, and
 		 * OIDs read in the catalogs only on the node that gave them: the primary. */
-		rs_step_read(rs, (ci->cls == STMT_UNKNOWN && !in_block) || (fl & (STMT_F_SEQUENCE | STMT_F_CATALOG))
+		/* A cursor moves on the node that FETCHes: always the primary. */
+		rs_step_read(rs, (ci->cls == STMT_UNKNOWN && !in_block) ||
+					 (fl & (STMT_F_SEQUENCE | STMT_F_CATALOG | STMT_F_CURSOR))
 					 ? primary
 					 : rs_read_target(rs));
 		return;

@@ -31,6 +31,10 @@
 #   6. order-dependent writes: INSERT ... SELECT into a serial table, DELETE
 #      and UPDATE with LIMIT and no ORDER BY, a SKIP LOCKED job queue;
 #   7. large objects: their OIDs and contents are the same on every node.
+# Part 8: what runs as text or is refused (temporary tables without 2PC, a
+# role without SELECT, a view with a rule in every protocol), a SELECT of a
+# writing plpgsql function reaches every node, two COPYs in one Query, psql's
+# \d (catalog reads on the primary).
 # Every workload runs cleanly against one plain PostgreSQL node:
 # DETERMINISM_DIRECT=1 runs the whole test against a single node without
 # pgchorus (to tell a fault of the test from one of pgchorus).
@@ -334,7 +338,48 @@ if setup_class 7; then
 	done
 fi
 
-diag "class 7 took $((SECONDS - CLASS_T0)) s"
+# =============================================================================
+# Part 8: what runs as text, what is refused, and the routing around them
+# =============================================================================
+if setup_class 8; then
+	L="part 8"
+	# temporary tables: no two-phase commit (PREPARE refuses them), autocommit and in a block
+	out=$(chorus_psql -d det8 -qAt -c "create temp table tmp (id int, v text)" -c "insert into tmp values (1, 'a')" \
+		-c "begin" -c "insert into tmp values (2, 'b')" -c "update tmp set v = 'c'" -c "commit" \
+		-c "drop table tmp" -c "select 'done'" 2>&1)
+	check_eq "$L: writes to a temporary table, autocommit and in a block, and its DROP" "done" "$out"
+	# a role without SELECT: a plain INSERT runs as text, one with a serial default is refused
+	out=$(chorus_psql -U det_writer -d det8 -qAt -c "insert into ins_plain values (1, 'x')" -c "select 'done'" 2>&1)
+	check_eq "$L: a plain INSERT by a role without SELECT runs (as text)" "done" "$out"
+	out=$(chorus_psql -U det_writer -d det8 -qAt -c "insert into ins_only (v) values ('x')" 2>&1)
+	check_match "$L: an INSERT with a serial default by a role without SELECT is refused with a clear error" \
+		'the user needs SELECT on the table' "$out"
+	# a view with a DO INSTEAD rule: RETURNING is not allowed there, the INSERT runs as text
+	off=0
+	for mode in simple extended prepared; do
+		off=$((off + 10000))
+		run_pgbench_db det8 "$L: INSERT into a view with a rule (-M $mode)" -M "$mode" -c 2 -t 20 \
+			-D off="$off" -D n=0 -f "$DATA/c8_view.sql"
+	done
+	# a SELECT calling a user's VOLATILE function that writes runs on every node
+	out=$(chorus_psql -d det8 -qAt -c "select add_audit(1)" -c "begin" -c "select add_audit(2)" -c "commit" 2>&1)
+	check_eq "$L: SELECT add_audit() (a writing plpgsql function) answers" $'1\n2' "$out"
+	check_eq "$L: ... and its rows are on every node" "$(same_n 1,2)" \
+		"$(per_node qdb det8 "select string_agg(id::text, ',' order by id) from audit")"
+	# two COPY FROM STDIN in one Query
+	out=$(printf 'copy twice from stdin\\; copy twice from stdin\\; select 1;\n1\n\\.\n2\n\\.\n' |
+		chorus_psql -d det8 -qAt 2>&1)
+	check_eq "$L: two COPY FROM STDIN in one Query" "1" "$out"
+	# psql's \d reads an OID, then asks about it: the catalogs are read on the primary
+	for i in 1 2 3 4 5 6; do
+		chorus_psql -d det8 -c '\d base' 2>&1
+	done >"$TEST_TMP/describe.out"
+	check_eq "$L: psql \\d names the columns every time (catalog reads on one node)" 6 \
+		"$(grep -c '^ v ' "$TEST_TMP/describe.out")"
+	verify 8 "$L"
+fi
+
+diag "part 8 took $((SECONDS - CLASS_T0)) s"
 if [ -n "$CHORUS_PID" ]; then
 	chorus_stop TERM
 fi
