@@ -82,6 +82,23 @@ const uint8_t *reader_bytes(struct msg_reader *r, size_t n);
 /* true if no error occurred and the whole body was consumed. */
 bool reader_done(const struct msg_reader *r);
 
+/* Where the parts of a Bind message are: offsets from the start of its body
+ * (after type and length). */
+struct bind_layout {
+	const char *portal, *stmt;
+	size_t fmts_at;       /* int16 count, then the parameter format codes */
+	uint16_t nfmt, fmt0;  /* fmt0: the first format code (0 if none) */
+	uint16_t nparams;
+	size_t params_at;     /* the first parameter (its int32 length) */
+	size_t last_param_at; /* the last one (params_at when none) */
+	size_t params_end;
+	uint16_t nres;
+	size_t res_at;        /* the result format codes (after their int16 count) */
+};
+
+/* Read the Bind message MSG[0..len) (type and length included); false: malformed. */
+bool bind_layout_read(const uint8_t *msg, uint32_t len, struct bind_layout *b);
+
 /* Builds messages into a struct buf: begin, put..., finish (length last).
  * Allocation failures set a sticky error that finish reports. */
 struct msg_builder {

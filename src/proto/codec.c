@@ -80,6 +80,41 @@ const uint8_t *reader_bytes(struct msg_reader *r, size_t n)
 	return p;
 }
 
+bool bind_layout_read(const uint8_t *msg, uint32_t len, struct bind_layout *b)
+{
+	struct msg_reader r;
+
+	if (len < 5)
+		return false;
+	reader_init(&r, msg + 5, len - 5);
+	b->portal = reader_string(&r);
+	b->stmt = reader_string(&r);
+	b->fmts_at = r.pos;
+	b->nfmt = reader_int16(&r);
+	b->fmt0 = 0;
+	for (uint16_t i = 0; i < b->nfmt && !r.err; i++) {
+		uint16_t f = reader_int16(&r);
+
+		if (i == 0)
+			b->fmt0 = f;
+	}
+	b->nparams = reader_int16(&r);
+	b->params_at = b->last_param_at = r.pos;
+	for (uint16_t i = 0; i < b->nparams && !r.err; i++) {
+		uint32_t plen;
+
+		b->last_param_at = r.pos;
+		plen = reader_int32(&r);
+		if (plen != 0xffffffffu)
+			reader_bytes(&r, plen);
+	}
+	b->params_end = r.pos;
+	b->nres = reader_int16(&r);
+	b->res_at = r.pos;
+	reader_bytes(&r, 2 * (size_t)b->nres);
+	return reader_done(&r);
+}
+
 bool reader_done(const struct msg_reader *r)
 {
 	return !r->err && r->pos == r->len;

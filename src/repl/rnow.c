@@ -80,34 +80,17 @@ static bool rs_rewrite_query(struct rsess *rs, const char *sql, struct buf *out)
  * transaction time as that parameter, into OUT. */
 static bool rs_bind_time(struct rsess *rs, const uint8_t *msg, uint32_t len, struct buf *out)
 {
-	struct msg_reader r;
-	uint16_t nfmt, nparams;
-	size_t last = 0, end;
+	struct bind_layout b;
 	const char *t = rs_txn_time(rs);
 	struct msg_builder mb;
 
-	reader_init(&r, msg + 5, len - 5);
-	reader_string(&r);
-	reader_string(&r);
-	nfmt = reader_int16(&r);
-	reader_bytes(&r, 2 * (size_t)nfmt);
-	nparams = reader_int16(&r);
-	for (uint16_t i = 0; i < nparams && !r.err; i++) {
-		uint32_t plen;
-
-		last = r.pos;
-		plen = reader_int32(&r);
-		if (plen != 0xffffffffu)
-			reader_bytes(&r, plen);
-	}
-	end = r.pos;
-	if (r.err || !nparams)
+	if (!bind_layout_read(msg, len, &b) || !b.nparams)
 		return buf_append(out, msg, len);
 	builder_begin(&mb, out, 'B');
-	builder_bytes(&mb, msg + 5, last);
+	builder_bytes(&mb, msg + 5, b.last_param_at);
 	builder_int32(&mb, (uint32_t)strlen(t));
 	builder_bytes(&mb, t, strlen(t));
-	builder_bytes(&mb, msg + 5 + end, len - 5 - end);
+	builder_bytes(&mb, msg + 5 + b.params_end, len - 5 - b.params_end);
 	return builder_finish(&mb);
 }
 
@@ -203,68 +186,42 @@ static bool rs_rewrite_parse(struct rsess *rs, const uint8_t *msg, uint32_t len,
 static bool rs_rewrite_bind(struct rsess *rs, const uint8_t *msg, uint32_t len, int k, bool extra_result,
 			    struct buf *out)
 {
-	struct msg_reader r;
-	const char *portal, *stmt;
-	uint16_t nfmt, nparams, nres, fmt0 = 0;
-	size_t fmts_at, params_at, params_end, res_at;
+	struct bind_layout b;
 	const char *t = "now"; /* the primary's own transaction time; rs_bind_time() for the others */
 	struct msg_builder mb;
 
 	(void)rs;
-	reader_init(&r, msg + 5, len - 5);
-	portal = reader_string(&r);
-	stmt = reader_string(&r);
-	fmts_at = r.pos;
-	nfmt = reader_int16(&r);
-	for (uint16_t i = 0; i < nfmt; i++) {
-		uint16_t f = reader_int16(&r);
-
-		if (i == 0)
-			fmt0 = f;
-	}
-	nparams = reader_int16(&r);
-	params_at = r.pos;
-	for (uint16_t i = 0; i < nparams && !r.err; i++) {
-		uint32_t plen = reader_int32(&r);
-
-		if (plen != 0xffffffffu)
-			reader_bytes(&r, plen);
-	}
-	params_end = r.pos;
-	nres = reader_int16(&r);
-	res_at = r.pos;
-	reader_bytes(&r, 2 * (size_t)nres);
-	if (r.err || !reader_done(&r))
+	if (!bind_layout_read(msg, len, &b))
 		return true; /* malformed: the node reports it */
-	if (k && (nparams + 1 != k || (nfmt != 0 && nfmt != 1 && nfmt != nparams)))
+	if (k && (b.nparams + 1 != k || (b.nfmt != 0 && b.nfmt != 1 && b.nfmt != b.nparams)))
 		k = 0; /* not what the statement expects: the node reports it */
-	if (!k && !(extra_result && nres > 1))
+	if (!k && !(extra_result && b.nres > 1))
 		return true;
 	builder_begin(&mb, out, 'B');
-	builder_string(&mb, portal);
-	builder_string(&mb, stmt);
-	if (!k || nfmt == 0 || (nfmt == 1 && fmt0 == 0)) {
-		builder_bytes(&mb, msg + 5 + fmts_at, 2 + 2 * (size_t)nfmt);
+	builder_string(&mb, b.portal);
+	builder_string(&mb, b.stmt);
+	if (!k || b.nfmt == 0 || (b.nfmt == 1 && b.fmt0 == 0)) {
+		builder_bytes(&mb, msg + 5 + b.fmts_at, 2 + 2 * (size_t)b.nfmt);
 	} else {
 		/* Per-parameter formats, the new one in text. */
-		builder_int16(&mb, (uint16_t)(nparams + 1));
-		for (uint16_t i = 0; i < nparams; i++)
-			builder_int16(&mb, nfmt == 1 ? fmt0 : get16(msg + 5 + fmts_at + 2 + 2 * (size_t)i));
+		builder_int16(&mb, (uint16_t)(b.nparams + 1));
+		for (uint16_t i = 0; i < b.nparams; i++)
+			builder_int16(&mb, b.nfmt == 1 ? b.fmt0 : get16(msg + 5 + b.fmts_at + 2 + 2 * (size_t)i));
 		builder_int16(&mb, 0);
 	}
-	builder_int16(&mb, (uint16_t)(nparams + (k ? 1 : 0)));
-	builder_bytes(&mb, msg + 5 + params_at, params_end - params_at);
+	builder_int16(&mb, (uint16_t)(b.nparams + (k ? 1 : 0)));
+	builder_bytes(&mb, msg + 5 + b.params_at, b.params_end - b.params_at);
 	if (k) {
 		builder_int32(&mb, (uint32_t)strlen(t));
 		builder_bytes(&mb, t, strlen(t));
 	}
-	if (extra_result && nres > 1) {
-		builder_int16(&mb, (uint16_t)(nres + 1));
-		builder_bytes(&mb, msg + 5 + res_at, 2 * (size_t)nres);
+	if (extra_result && b.nres > 1) {
+		builder_int16(&mb, (uint16_t)(b.nres + 1));
+		builder_bytes(&mb, msg + 5 + b.res_at, 2 * (size_t)b.nres);
 		builder_int16(&mb, 0); /* the row image, as text */
 	} else {
-		builder_int16(&mb, nres);
-		builder_bytes(&mb, msg + 5 + res_at, 2 * (size_t)nres);
+		builder_int16(&mb, b.nres);
+		builder_bytes(&mb, msg + 5 + b.res_at, 2 * (size_t)b.nres);
 	}
 	return builder_finish(&mb);
 }

@@ -531,30 +531,15 @@ static bool unship_msgs(struct rsess *rs, const struct buf *msgs, struct buf *ou
 		}
 		if (p[0] == 'B' && parsed) {
 			/* one result format per column: drop the one rnow.c added */
-			const char *stmt;
-			uint16_t nfmt, nparams, nres;
-			size_t res_at;
+			struct bind_layout b;
 
-			reader_string(&r);
-			stmt = reader_string(&r);
-			nfmt = reader_int16(&r);
-			reader_bytes(&r, 2 * (size_t)nfmt);
-			nparams = reader_int16(&r);
-			for (uint16_t i = 0; i < nparams && !r.err; i++) {
-				uint32_t plen = reader_int32(&r);
-
-				if (plen != 0xffffffffu)
-					reader_bytes(&r, plen);
-			}
-			res_at = r.pos;
-			nres = reader_int16(&r);
-			if (!r.err && nres > 1 && strcmp(stmt, pname) == 0) {
+			if (bind_layout_read(p, len, &b) && b.nres > 1 && strcmp(b.stmt, pname) == 0) {
 				struct msg_builder mb;
 
 				builder_begin(&mb, out, 'B');
-				builder_bytes(&mb, p + 5, res_at);
-				builder_int16(&mb, (uint16_t)(nres - 1));
-				builder_bytes(&mb, p + 5 + res_at + 2, 2 * (size_t)(nres - 1));
+				builder_bytes(&mb, p + 5, b.res_at - 2);
+				builder_int16(&mb, (uint16_t)(b.nres - 1));
+				builder_bytes(&mb, p + 5 + b.res_at, 2 * (size_t)(b.nres - 1));
 				if (!builder_finish(&mb))
 					return false;
 				continue;
