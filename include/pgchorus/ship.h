@@ -51,6 +51,7 @@ enum ship_kind {
 #define SHIP_F_VOLATILE    0x20  /* calls a volatile function (classify.h's lists), or has a subquery */
 #define SHIP_F_VOLATILE_FN 0x40  /* calls a volatile function (classify.h's lists) */
 #define SHIP_F_TEMP        0x80  /* (rship.c) its target is a temporary table: no two-phase commit */
+#define SHIP_F_CURRENT_OF  0x100 /* WHERE CURRENT OF a cursor (which moves on the primary only) */
 
 #define SHIP_NAME_MAX 64         /* identifiers: NAMEDATALEN */
 #define SHIP_LIST_MAX 512        /* NUL-separated lists */

@@ -166,7 +166,7 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 	if (t && (!t->exists || t->temp || !t->writable ||
 		  ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len) ||
 		  ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond &&
-		   !(st->flags & SHIP_F_VOLATILE_FN)) ||
+		   !(st->flags & (SHIP_F_VOLATILE_FN | SHIP_F_CURRENT_OF))) ||
 		  (!t->can_return && !(st->flags & SHIP_F_VOLATILE_FN) && !(st->kind == SHIP_INSERT && t->volatile_def)))) {
 		if (t->exists && t->temp)
 			st->flags |= SHIP_F_TEMP;
@@ -719,7 +719,7 @@ bool rs_ship_parse_only(struct rsess *rs)
 	keyless = ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond) || !t->can_return;
 	if (!t->exists || t->temp || !t->writable ||
 	    (st->kind == SHIP_INSERT && (st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len) ||
-	    (keyless && !(st->flags & SHIP_F_VOLATILE_FN)) ||
+	    (keyless && !(st->flags & (SHIP_F_VOLATILE_FN | SHIP_F_CURRENT_OF))) ||
 	    (st->kind == SHIP_UPDATE && (ship_sets_key(st, t) || !t->set_list || !*t->set_list)))
 		return unship_unit(rs);
 	return false;
@@ -820,10 +820,11 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 	if ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond) {
 		/* No primary key: the rows could not be found again on the other
 		 * nodes; deterministic statements run everywhere as text. */
-		if (st->flags & SHIP_F_VOLATILE_FN) {
+		if (st->flags & (SHIP_F_VOLATILE_FN | SHIP_F_CURRENT_OF)) {
 			rs_local_error(rs, "0A000",
-				       "table has no primary key: a statement calling a volatile function cannot be "
-				       "replicated (its effect would differ between nodes); add a primary key");
+				       "table has no primary key: a statement calling a volatile function, or WHERE "
+				       "CURRENT OF a cursor, cannot be replicated (its effect would differ between "
+				       "nodes); add a primary key");
 			return true;
 		}
 		return unship_unit(rs);

@@ -795,10 +795,11 @@ void rsess_step_done(struct rsess *rs)
 			rs_finish(rs);
 			return;
 		}
-		if (rs->slot[leader].failed && rs->cls.cls == STMT_NO_TXN_BLOCK && rs->txn == 'I' && !rs->ship_on) {
-			/* What runs outside a transaction (CREATE INDEX CONCURRENTLY,
-			 * VACUUM...) leaves traces even when it fails (an invalid
-			 * index): the others run it too and must fail alike. */
+		if (rs->slot[leader].failed && rs->cls.cls == STMT_NO_TXN_BLOCK && rs->txn == 'I' && !rs->ship_on &&
+		    strncmp(rs->slot[leader].sqlstate, "23", 2) == 0) {
+			/* CREATE UNIQUE INDEX CONCURRENTLY, REINDEX CONCURRENTLY... that
+			 * fail on a duplicate leave an invalid index behind: the others
+			 * run it too and must fail alike. */
 		} else if (rs->slot[leader].failed) {
 			/* Not run elsewhere: the client has the primary's error. */
 			memset(&rs->slot[leader].cur, 0, sizeof(rs->slot[leader].cur));

@@ -127,6 +127,8 @@ static void scan_walk(void *arg, const ProtobufCMessage *m)
 		scan_func(s, (const PgQuery__FuncCall *)m);
 	if (d == &pg_query__sub_link__descriptor)
 		s->st->flags |= SHIP_F_VOLATILE;
+	if (d == &pg_query__current_of_expr__descriptor)
+		s->st->flags |= SHIP_F_CURRENT_OF;
 	if (d == &pg_query__sub_link__descriptor || d == &pg_query__column_ref__descriptor ||
 		 d == &pg_query__select_stmt__descriptor || d == &pg_query__range_var__descriptor)
 		s->plain = false;
