@@ -163,11 +163,13 @@ bool rs_ship_rewrite(struct rsess *rs, const char *sql, const struct stmt_info *
 	if (st->kind == SHIP_NO || st->kind == SHIP_SEQ || st->kind == SHIP_LO || st->kind == SHIP_WITH)
 		return true;
 	t = table_cached(rs, st);
-	if (t && (!t->exists || t->temp || !t->writable ||
-		  ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len) ||
-		  ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond &&
-		   !(st->flags & (SHIP_F_VOLATILE_FN | SHIP_F_CURRENT_OF))) ||
-		  (!t->can_return && !(st->flags & SHIP_F_VOLATILE_FN) && !(st->kind == SHIP_INSERT && t->volatile_def)))) {
+	if (t && (!t->exists ||
+		  (!(st->flags & SHIP_F_CURRENT_OF) &&
+		   (t->temp || !t->writable || ((st->flags & SHIP_F_PLAIN) && !t->volatile_def && !st->seqs_len) ||
+		    ((st->kind != SHIP_INSERT || (st->flags & SHIP_F_ON_CONFLICT)) && !t->key_cond &&
+		     !(st->flags & SHIP_F_VOLATILE_FN)) ||
+		    (!t->can_return && !(st->flags & SHIP_F_VOLATILE_FN) &&
+		     !(st->kind == SHIP_INSERT && t->volatile_def)))))) {
 		if (t->exists && t->temp)
 			st->flags |= SHIP_F_TEMP;
 		st->kind = SHIP_NO; /* known: runs everywhere as it is */
@@ -574,6 +576,13 @@ static bool unship_unit(struct rsess *rs)
 
 	if (k != SHIP_INSERT && k != SHIP_UPDATE && k != SHIP_DELETE)
 		return false;
+	if (rs->ship.flags & SHIP_F_CURRENT_OF) {
+		/* the cursor moved on the primary only: as text it would fail elsewhere */
+		rs_local_error(rs, "0A000",
+			       "WHERE CURRENT OF on this table cannot be replicated (no primary key, temporary "
+			       "table, view...): cursors move on the primary only");
+		return true;
+	}
 	ok = unship_msgs(rs, &rs->unit.msgs, &msgs, &named, pname, sizeof(pname)) &&
 	     unship_msgs(rs, &rs->state.msgs, &state, &named, pname, sizeof(pname));
 	if (!ok) {
@@ -763,8 +772,10 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 		start_lookup(rs);
 		return true;
 	}
-	if (!t->exists)
+	if (!t->exists) {
+		rs->ship.flags &= ~SHIP_F_CURRENT_OF; /* the node tells what is wrong */
 		return unship_unit(rs);
+	}
 	if (t->temp) {
 		/* Temporary tables: session-local, their schema's name differs
 		 * between nodes, and PREPARE TRANSACTION refuses them: they run
