@@ -811,6 +811,17 @@ void rsess_step_done(struct rsess *rs)
 			rs->txn = rs->slot[leader].z;
 			if (rs->txn == 'E')
 				rs->err_node = leader;
+			if (rs->txn == 'I') {
+				/* The failure ended the transaction (a PREPARE TRANSACTION
+				 * or COMMIT that failed): end it on the others too. */
+				rs_drop_pending(rs);
+				if (rs_txn_mask(rs) & ~(1ULL << leader)) {
+					rs->send_err = false;
+					rs->abort_in_block = false;
+					rs_abort(rs);
+					return;
+				}
+			}
 			rs_finish(rs);
 			return;
 		}
