@@ -108,6 +108,8 @@ struct rsess {
 	uint64_t target_mask;  /* nodes a write goes to (primary first) */
 	char txn;              /* replicated transaction status: 'I', 'T' or 'E' */
 	bool wrote;            /* the open transaction wrote: commit with 2PC */
+	bool iso_strict;       /* the open transaction is REPEATABLE READ or SERIALIZABLE: it reads on the
+	                        * primary, where its snapshot and serializability checks are */
 	bool wrap;             /* a single write outside a block: pgchorus added BEGIN */
 	bool client_commit;    /* the unit is the client's COMMIT (2PC path) */
 	bool commit_local;     /* ... answered by pgchorus once COMMIT PREPARED is done */

@@ -4,6 +4,7 @@
  * transaction control on the nodes of the transaction, 2PC at COMMIT, and
  * what pgchorus answers itself (a lone BEGIN).
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,12 @@ static int rs_pick_by_weight(struct rsess *rs)
 	return node_primary();
 }
 
+/* Does this BEGIN or SET TRANSACTION ask for REPEATABLE READ or SERIALIZABLE? */
+static bool rs_iso_strict(const char *sql)
+{
+	return strcasestr(sql, "serializable") || strcasestr(sql, "repeatable");
+}
+
 /* Where a read goes. */
 int rs_read_target(struct rsess *rs)
 {
@@ -66,7 +73,7 @@ int rs_read_target(struct rsess *rs)
 	uint64_t live = rs_live_mask(rs);
 
 	if (rs->txn != 'I') {
-		if (rs->wrote || rs->read_node < 0 || !(live & (1ULL << rs->read_node)))
+		if (rs->wrote || rs->iso_strict || rs->read_node < 0 || !(live & (1ULL << rs->read_node)))
 			return primary;
 		return rs->read_node;
 	}
@@ -266,6 +273,7 @@ static bool rs_local_begin(struct rsess *rs)
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return true;
 	}
+	rs->iso_strict = rs_iso_strict(sql);
 	rs->read_node = rs_read_target(rs);
 	rs->txn = 'T';
 	rs_finish(rs);
@@ -283,6 +291,10 @@ static void rs_route_txn(struct rsess *rs, uint32_t fl)
 
 		if (rs_local_begin(rs))
 			return;
+		if (rs->u_sql.len && rs_iso_strict((const char *)rs->u_sql.data)) {
+			rs->iso_strict = true;
+			node = node_primary();
+		}
 		buf_reset(&rs->begin_sql);
 		if (!buf_append(&rs->begin_sql, rs->u_sql.len ? (const char *)rs->u_sql.data : "BEGIN",
 				rs->u_sql.len ? rs->u_sql.len - 1 : 5) ||
@@ -374,6 +386,10 @@ void rs_run_unit(struct rsess *rs)
 	}
 	if (fl & STMT_F_TEMP)
 		rs->had_temp = true;
+	/* SET TRANSACTION ISOLATION LEVEL ... in a block: its reads go to the primary */
+	if (in_block && ci->cls == STMT_SESSION && rs->u_sql.len && strcasestr((const char *)rs->u_sql.data, "isolation") &&
+	    rs_iso_strict((const char *)rs->u_sql.data))
+		rs->iso_strict = true;
 	/* DDL in a session that made temporary objects may name them (DROP
 	 * TABLE t, CREATE INDEX ON t...), which PREPARE TRANSACTION refuses. */
 	if (rs->had_temp && ci->cls == STMT_DDL)

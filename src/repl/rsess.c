@@ -248,6 +248,7 @@ bool rsess_idle(const struct client *c)
 static void rs_txn_reset(struct rsess *rs)
 {
 	rs->wrote = false;
+	rs->iso_strict = false;
 	rs->no_2pc = false;
 	rs->txn_time[0] = '\0';
 	rs->time_wait = false;
