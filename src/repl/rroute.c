@@ -73,7 +73,11 @@ int rs_read_target(struct rsess *rs)
 	uint64_t live = rs_live_mask(rs);
 
 	if (rs->txn != 'I') {
-		if (rs->wrote || rs->iso_strict || rs->read_node < 0 || !(live & (1ULL << rs->read_node)))
+		/* after a write, in REPEATABLE READ / SERIALIZABLE, and in a session with
+		 * temporary objects (reading them marks the transaction for PREPARE,
+		 * which must then fail on the primary first) */
+		if (rs->wrote || rs->iso_strict || rs->had_temp || rs->read_node < 0 ||
+		    !(live & (1ULL << rs->read_node)))
 			return primary;
 		return rs->read_node;
 	}

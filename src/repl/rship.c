@@ -781,6 +781,7 @@ bool rs_ship_route(struct rsess *rs, bool in_block)
 		 * between nodes, and PREPARE TRANSACTION refuses them: they run
 		 * as text, without two-phase commit. */
 		rs->ship_temp = true;
+		rs->had_temp = true;
 		if (in_block)
 			rs->no_2pc = true;
 		return unship_unit(rs);
