@@ -70,6 +70,12 @@ struct ship_stmt {
 	uint32_t lo_at, lo_len;      /* SHIP_LO: the bytes of the literal 0 to replace by the OID */
 };
 
+/* Kinds whose text gets the RETURNING addition (ship_add_returning). */
+static inline bool ship_kind_returns(enum ship_kind k)
+{
+	return k == SHIP_INSERT || k == SHIP_UPDATE || k == SHIP_DELETE;
+}
+
 /* Analyse SQL (one statement, NUL-terminated).  false: not shippable
  * (several statements, syntax error, a data-modifying WITH in a SELECT,
  * a name too long, out of memory...); *out is then kind SHIP_NO. */

@@ -226,12 +226,6 @@ static bool rs_rewrite_bind(struct rsess *rs, const uint8_t *msg, uint32_t len, 
 	return builder_finish(&mb);
 }
 
-/* Statements whose text got the row-shipping RETURNING column. */
-static bool ship_rewritten(const struct ship_stmt *st)
-{
-	return st->kind == SHIP_INSERT || st->kind == SHIP_UPDATE || st->kind == SHIP_DELETE;
-}
-
 /* The Query or Parse in OUT (or MSG when OUT is empty) with the row-shipping
  * RETURNING addition when its statement needs it (rship.c). */
 static bool rs_rewrite_ship(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t len, bool analyzed,
@@ -342,7 +336,7 @@ bool rs_rewrite_msg(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 			st = &rs->unnamed_ship;
 		}
 		rs->rw_now = k != 0;
-		return rs_rewrite_bind(rs, msg, len, k, st && ship_rewritten(st), out);
+		return rs_rewrite_bind(rs, msg, len, k, st && ship_kind_returns(st->kind), out);
 	}
 	default:
 		return true;

@@ -80,7 +80,7 @@ static const struct ship_stmt no_ship;
 /* Answers of statements with the row-shipping column carry it (rship.c). */
 static uint8_t ship_flag(const struct ship_stmt *st)
 {
-	return st && (st->kind == SHIP_INSERT || st->kind == SHIP_UPDATE || st->kind == SHIP_DELETE) ? RT_SHIP : 0;
+	return st && ship_kind_returns(st->kind) ? RT_SHIP : 0;
 }
 
 static const struct ship_stmt *named_ship(const void *named)

@@ -574,7 +574,7 @@ static bool unship_unit(struct rsess *rs)
 	bool named = false, ok;
 	enum ship_kind k = rs->ship.kind;
 
-	if (k != SHIP_INSERT && k != SHIP_UPDATE && k != SHIP_DELETE)
+	if (!ship_kind_returns(k))
 		return false;
 	if (rs->ship.flags & SHIP_F_CURRENT_OF) {
 		/* the cursor moved on the primary only: as text it would fail elsewhere */
@@ -718,7 +718,7 @@ bool rs_ship_parse_only(struct rsess *rs)
 	const struct ship_table *t;
 	bool keyless;
 
-	if (st->kind != SHIP_INSERT && st->kind != SHIP_UPDATE && st->kind != SHIP_DELETE)
+	if (!ship_kind_returns(st->kind))
 		return false;
 	t = table_cached(rs, st);
 	if (!t) {
