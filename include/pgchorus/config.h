@@ -74,6 +74,18 @@ struct cfg_node {
 	int port;
 	double weight;     /* load-balancing weight (issue 4), >= 0 */
 	char *data_dir;    /* optional, used by recovery and hooks (issue 6); NULL if unset */
+	char *ssh_host;    /* optional: recovery runs its commands there with ssh (a remote node); NULL if unset */
+};
+
+/* health_check = { ... } (doc/failover.md) */
+struct cfg_health {
+	double period;      /* seconds between checks of a node; 0 = no health checks */
+	double timeout;     /* a check (connect + SELECT 1) that takes longer fails */
+	int retries;        /* failed checks retried this many times before the node is detached */
+	double retry_delay; /* seconds between those retries */
+	char *user;         /* "" = resolver_user */
+	char *password;     /* "" = resolver_password */
+	char *database;     /* "" = resolver_database */
 };
 
 struct config {
@@ -163,6 +175,22 @@ struct config {
 	char *server_tls_ca_file;
 	char *server_tls_cert_file;
 	char *server_tls_key_file;
+
+	/* failure handling (doc/failover.md) */
+	struct cfg_health health;
+	char *state_file;           /* node states kept across restarts; "" = not kept */
+	int min_nodes;              /* writes are refused (25006) when fewer nodes are up */
+	bool failover_on_backend_error; /* a data connection's failure detaches its node */
+	char *failover_command;     /* hook scripts, "" = none; placeholders %d %h %p %D %m %H %P %R %% */
+	char *failback_command;
+	char *recovery_1st_stage_command; /* "" = built in (pg_basebackup + start as a standby) */
+	char *recovery_2nd_stage_command; /* "" = built in (promote) */
+	double hook_timeout;        /* a hook script running longer is killed */
+	double recovery_timeout;    /* stage 1 (copy and catch up) may take this long */
+	double recovery_pause_timeout; /* stage 2 waits this long for open write transactions */
+	char *recovery_user;        /* replication connection of pg_basebackup; "" = resolver_user */
+	char *pg_bindir;            /* pg_basebackup, pg_ctl: "" = found with pg_config or PATH */
+	char *admin_users;          /* comma separated: may use the admin console (database pgchorus) */
 
 	/* operations */
 	char *control_socket;       /* "" = none */

@@ -43,6 +43,8 @@ void pool_shared_destroy_all(void);
 void pools_janitor(struct worker *w);
 /* Close every idle server (shutdown). */
 void pools_close_idle(struct worker *w);
+/* Close the idle servers of NODE (it failed or was detached). */
+void pools_close_node(struct worker *w, int node);
 void pools_destroy(struct worker *w);
 
 #endif

@@ -254,6 +254,15 @@ void rs_ship_go(struct rsess *rs);
 /* rstep.c: send a Query of pgchorus's own to NODE (answers swallowed; FLAGS added to its entry). */
 bool rs_send_injected(struct rsess *rs, int node, const char *sql, uint8_t flags);
 
+/* rfail.c (doc/failover.md): NODE is no longer up: every session of W lets go
+ * of it and goes on with the other nodes. */
+void rsess_node_down(struct worker *w, int node);
+/* rfail.c: the server of NODE failed under RS (connection lost, 57P01..57P03):
+ * the node is failed (failover_on_backend_error) and the session goes on. */
+void rs_node_failed(struct rsess *rs, int node, const char *why);
+/* rfail.c: the pause of writes ended: sessions of W waiting for it go on. */
+void rs_gate_wake(struct worker *w);
+
 /* rsrv.c: answers of a server of a replicated session. */
 void rsrv_process(struct server *s);
 /* rsess.c, called by rsrv.c when every node of the step has answered. */

@@ -20,6 +20,8 @@ enum inbox_kind {
 	INBOX_FAST_SHUTDOWN,  /* close everything now */
 	INBOX_POOL_RELEASE,   /* close an idle server of pool `shared` if you have one */
 	INBOX_POOL_ROOM,      /* pool `shared` has room: open servers for your waiters */
+	INBOX_NODE_DOWN,      /* node `pid` is no longer up: sessions and pools let go of it */
+	INBOX_WRITES_RESUMED, /* the pause of writes ended (rgate.c): waiting sessions go on */
 };
 
 struct inbox_msg {
@@ -80,6 +82,7 @@ struct worker {
 	struct worker_stats stats;
 	struct classify_cache classify;  /* replication mode: statement classes by text */
 	struct list order_waiters;       /* replication mode: sessions waiting for commits (corder.h) */
+	struct list gate_waiters;        /* replication mode: sessions waiting for the pause of writes to end */
 };
 
 /* Process-wide state shared by workers; written only before workers start,

@@ -442,7 +442,7 @@ static bool socket_path_fits(const char *dir, int port)
 	return n >= 0 && (size_t)n < sizeof(sun.sun_path);
 }
 
-static const char *node_keys[] = { "host", "port", "weight", "data_dir", NULL };
+static const char *node_keys[] = { "host", "port", "weight", "data_dir", "ssh_host", NULL };
 
 static bool read_node(const struct loader *ld, const config_setting_t *g, int idx,
 		      struct cfg_node *node)
@@ -463,7 +463,7 @@ static bool read_node(const struct loader *ld, const config_setting_t *g, int id
 		for (const char **k = node_keys; *k; k++)
 			known |= strcmp(*k, key) == 0;
 		if (!known)
-			return fail(ld, m, name, "unknown node setting (expected host, port, weight or data_dir)");
+			return fail(ld, m, name, "unknown node setting (expected host, port, weight, data_dir or ssh_host)");
 		if (strcmp(key, "host") == 0) {
 			if (!read_string(ld, m, name, &node->host))
 				return false;
@@ -477,8 +477,11 @@ static bool read_node(const struct loader *ld, const config_setting_t *g, int id
 				return false;
 			if (node->weight < 0)
 				return fail(ld, m, name, "must not be negative");
-		} else {
+		} else if (strcmp(key, "data_dir") == 0) {
 			if (!read_string(ld, m, name, &node->data_dir))
+				return false;
+		} else {
+			if (!read_string(ld, m, name, &node->ssh_host))
 				return false;
 		}
 	}
@@ -526,6 +529,64 @@ static bool read_nodes(const struct loader *ld, const config_setting_t *s, const
 	return true;
 }
 
+static bool read_bool(const struct loader *ld, const config_setting_t *s, const char *name, bool *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail(ld, s, name, "expected true or false, got %s", type_name(s));
+	*out = config_setting_get_bool(s) != 0;
+	return true;
+}
+
+static const char *health_keys[] = { "period", "timeout", "retries", "retry_delay", "user", "password",
+				     "database", NULL };
+
+/* health_check = { period = 5; timeout = 5; retries = 1; retry_delay = 1; user = ""; ... } */
+static bool read_health(const struct loader *ld, const config_setting_t *g, struct cfg_health *h)
+{
+	char name[48];
+	int n;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return fail(ld, g, "health_check", "expected a group { period = 5; ... }, got %s", type_name(g));
+	n = config_setting_length(g);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+		const char *key = config_setting_name(m);
+		bool known = false;
+
+		snprintf(name, sizeof(name), "health_check.%s", key);
+		for (const char **k = health_keys; *k; k++)
+			known |= strcmp(*k, key) == 0;
+		if (!known)
+			return fail(ld, m, name, "unknown setting (expected period, timeout, retries, retry_delay, "
+				    "user, password or database)");
+		if (strcmp(key, "period") == 0) {
+			if (!read_seconds(ld, m, name, &h->period))
+				return false;
+		} else if (strcmp(key, "timeout") == 0) {
+			if (!read_seconds(ld, m, name, &h->timeout))
+				return false;
+			if (h->timeout == 0)
+				return fail(ld, m, name, "must be greater than 0");
+		} else if (strcmp(key, "retries") == 0) {
+			if (!read_int(ld, m, name, 0, 100, &h->retries))
+				return false;
+		} else if (strcmp(key, "retry_delay") == 0) {
+			if (!read_seconds(ld, m, name, &h->retry_delay))
+				return false;
+		} else if (strcmp(key, "user") == 0) {
+			if (!read_string(ld, m, name, &h->user))
+				return false;
+		} else if (strcmp(key, "password") == 0) {
+			if (!read_string(ld, m, name, &h->password))
+				return false;
+		} else if (!read_string(ld, m, name, &h->database)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The table of top-level settings                                           */
 /* ------------------------------------------------------------------------ */
@@ -545,6 +606,9 @@ enum setting_id {
 	S_CLIENT_TLS, S_TLS_CERT_FILE, S_TLS_KEY_FILE, S_TLS_CA_FILE, S_TLS_CIPHERS,
 	S_TLS_MIN_PROTOCOL,
 	S_SERVER_TLS, S_SERVER_TLS_CA_FILE, S_SERVER_TLS_CERT_FILE, S_SERVER_TLS_KEY_FILE,
+	S_HEALTH_CHECK, S_STATE_FILE, S_MIN_NODES, S_FAILOVER_ON_BACKEND_ERROR, S_FAILOVER_COMMAND,
+	S_FAILBACK_COMMAND, S_RECOVERY_1ST_STAGE_COMMAND, S_RECOVERY_2ND_STAGE_COMMAND, S_HOOK_TIMEOUT,
+	S_RECOVERY_TIMEOUT, S_RECOVERY_PAUSE_TIMEOUT, S_RECOVERY_USER, S_PG_BINDIR, S_ADMIN_USERS,
 	S_CONTROL_SOCKET, S_LOGFILE, S_PIDFILE, S_LOG_LEVEL,
 	S_NODES,
 	S_COUNT
@@ -599,6 +663,20 @@ static const char *const setting_names[S_COUNT] = {
 	[S_SERVER_TLS_CA_FILE] = "server_tls_ca_file",
 	[S_SERVER_TLS_CERT_FILE] = "server_tls_cert_file",
 	[S_SERVER_TLS_KEY_FILE] = "server_tls_key_file",
+	[S_HEALTH_CHECK] = "health_check",
+	[S_STATE_FILE] = "state_file",
+	[S_MIN_NODES] = "min_nodes",
+	[S_FAILOVER_ON_BACKEND_ERROR] = "failover_on_backend_error",
+	[S_FAILOVER_COMMAND] = "failover_command",
+	[S_FAILBACK_COMMAND] = "failback_command",
+	[S_RECOVERY_1ST_STAGE_COMMAND] = "recovery_1st_stage_command",
+	[S_RECOVERY_2ND_STAGE_COMMAND] = "recovery_2nd_stage_command",
+	[S_HOOK_TIMEOUT] = "hook_timeout",
+	[S_RECOVERY_TIMEOUT] = "recovery_timeout",
+	[S_RECOVERY_PAUSE_TIMEOUT] = "recovery_pause_timeout",
+	[S_RECOVERY_USER] = "recovery_user",
+	[S_PG_BINDIR] = "pg_bindir",
+	[S_ADMIN_USERS] = "admin_users",
 	[S_CONTROL_SOCKET] = "control_socket",
 	[S_LOGFILE] = "logfile",
 	[S_PIDFILE] = "pidfile",
@@ -752,6 +830,59 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 		return read_string(ld, s, name, &cfg->server_tls_cert_file);
 	case S_SERVER_TLS_KEY_FILE:
 		return read_string(ld, s, name, &cfg->server_tls_key_file);
+	case S_HEALTH_CHECK:
+		return read_health(ld, s, &cfg->health);
+	case S_STATE_FILE:
+		return read_string(ld, s, name, &cfg->state_file);
+	case S_MIN_NODES:
+		return read_int(ld, s, name, 1, PGC_MAX_NODES, &cfg->min_nodes);
+	case S_FAILOVER_ON_BACKEND_ERROR:
+		return read_bool(ld, s, name, &cfg->failover_on_backend_error);
+	case S_FAILOVER_COMMAND:
+		return read_string(ld, s, name, &cfg->failover_command);
+	case S_FAILBACK_COMMAND:
+		return read_string(ld, s, name, &cfg->failback_command);
+	case S_RECOVERY_1ST_STAGE_COMMAND:
+		return read_string(ld, s, name, &cfg->recovery_1st_stage_command);
+	case S_RECOVERY_2ND_STAGE_COMMAND:
+		return read_string(ld, s, name, &cfg->recovery_2nd_stage_command);
+	case S_HOOK_TIMEOUT:
+		return read_seconds(ld, s, name, &cfg->hook_timeout);
+	case S_RECOVERY_TIMEOUT:
+		return read_seconds(ld, s, name, &cfg->recovery_timeout);
+	case S_RECOVERY_PAUSE_TIMEOUT:
+		return read_seconds(ld, s, name, &cfg->recovery_pause_timeout);
+	case S_RECOVERY_USER:
+		return read_string(ld, s, name, &cfg->recovery_user);
+	case S_PG_BINDIR:
+		return read_string(ld, s, name, &cfg->pg_bindir);
+	case S_ADMIN_USERS:
+		if (config_setting_type(s) == CONFIG_TYPE_ARRAY || config_setting_type(s) == CONFIG_TYPE_LIST) {
+			/* ["postgres", "ops"]: kept comma separated */
+			char **list = NULL;
+			size_t len = 1;
+			char *joined;
+
+			if (!read_string_list(ld, s, name, &list, NULL))
+				return false;
+			for (char **p = list; *p; p++)
+				len += strlen(*p) + 1;
+			joined = calloc(1, len);
+			if (!joined) {
+				free_string_array(list);
+				return fail(ld, s, name, "out of memory");
+			}
+			for (char **p = list; *p; p++) {
+				if (p != list)
+					strcat(joined, ",");
+				strcat(joined, *p);
+			}
+			free_string_array(list);
+			free(cfg->admin_users);
+			cfg->admin_users = joined;
+			return true;
+		}
+		return read_string(ld, s, name, &cfg->admin_users);
 	case S_CONTROL_SOCKET:
 		return read_string(ld, s, name, &cfg->control_socket);
 	case S_LOGFILE:
@@ -800,12 +931,24 @@ static void config_free(struct config *cfg)
 	free(cfg->server_tls_ca_file);
 	free(cfg->server_tls_cert_file);
 	free(cfg->server_tls_key_file);
+	free(cfg->health.user);
+	free(cfg->health.password);
+	free(cfg->health.database);
+	free(cfg->state_file);
+	free(cfg->failover_command);
+	free(cfg->failback_command);
+	free(cfg->recovery_1st_stage_command);
+	free(cfg->recovery_2nd_stage_command);
+	free(cfg->recovery_user);
+	free(cfg->pg_bindir);
+	free(cfg->admin_users);
 	free(cfg->control_socket);
 	free(cfg->logfile);
 	free(cfg->pidfile);
 	for (int i = 0; i < cfg->n_nodes; i++) {
 		free(cfg->nodes[i].host);
 		free(cfg->nodes[i].data_dir);
+		free(cfg->nodes[i].ssh_host);
 	}
 	free(cfg->nodes);
 	free(cfg);
@@ -868,6 +1011,26 @@ static struct config *config_defaults(const char *path)
 	cfg->server_tls_ca_file = strdup("");
 	cfg->server_tls_cert_file = strdup("");
 	cfg->server_tls_key_file = strdup("");
+	cfg->health.period = 5;
+	cfg->health.timeout = 5;
+	cfg->health.retries = 1;
+	cfg->health.retry_delay = 1;
+	cfg->health.user = strdup("");
+	cfg->health.password = strdup("");
+	cfg->health.database = strdup("");
+	cfg->state_file = strdup("pgchorus.state");
+	cfg->min_nodes = 1;
+	cfg->failover_on_backend_error = true;
+	cfg->failover_command = strdup("");
+	cfg->failback_command = strdup("");
+	cfg->recovery_1st_stage_command = strdup("");
+	cfg->recovery_2nd_stage_command = strdup("");
+	cfg->hook_timeout = 60;
+	cfg->recovery_timeout = 3600;
+	cfg->recovery_pause_timeout = 10;
+	cfg->recovery_user = strdup("");
+	cfg->pg_bindir = strdup("");
+	cfg->admin_users = strdup("postgres");
 	cfg->control_socket = strdup("/tmp/pgchorus.ctl");
 	cfg->logfile = strdup("");
 	cfg->pidfile = strdup("");
@@ -880,7 +1043,10 @@ static struct config *config_defaults(const char *path)
 	    !cfg->auth_query || !cfg->auth_user || !cfg->tls_cert_file || !cfg->tls_key_file ||
 	    !cfg->tls_ca_file || !cfg->tls_ciphers || !cfg->server_tls_ca_file ||
 	    !cfg->server_tls_cert_file || !cfg->server_tls_key_file || !cfg->control_socket ||
-	    !cfg->logfile || !cfg->pidfile) {
+	    !cfg->logfile || !cfg->pidfile || !cfg->health.user || !cfg->health.password ||
+	    !cfg->health.database || !cfg->state_file || !cfg->failover_command || !cfg->failback_command ||
+	    !cfg->recovery_1st_stage_command || !cfg->recovery_2nd_stage_command || !cfg->recovery_user ||
+	    !cfg->pg_bindir || !cfg->admin_users) {
 		config_free(cfg);
 		return NULL;
 	}
@@ -1061,6 +1227,34 @@ static bool finish(const struct loader *ld, config_t *lc, struct config *cfg)
 	if (cfg->n_nodes == 0)
 		return fail(ld, NULL, "nodes", "at least one node is required: nodes = ( { host = \"...\"; port = 5432; } );");
 
+	if (cfg->min_nodes > cfg->n_nodes)
+		return fail(ld, config_lookup(lc, "min_nodes"), "min_nodes", "%d is more than the %d nodes configured",
+			    cfg->min_nodes, cfg->n_nodes);
+	/* health checks and recovery connect as the resolver unless told otherwise */
+	{
+		struct {
+			char **field;
+			const char *from;
+		} dflt[] = {
+			{ &cfg->health.user, cfg->resolver_user },
+			{ &cfg->health.password, cfg->resolver_password },
+			{ &cfg->health.database, cfg->resolver_database },
+			{ &cfg->recovery_user, cfg->resolver_user },
+		};
+
+		for (size_t i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++) {
+			char *v;
+
+			if (**dflt[i].field || !*dflt[i].from)
+				continue;
+			v = strdup(dflt[i].from);
+			if (!v)
+				return fail(ld, NULL, "health_check", "out of memory");
+			free(*dflt[i].field);
+			*dflt[i].field = v;
+		}
+	}
+
 	/* so that a snapshot's instance_name is never "" */
 	if (!*cfg->instance_name) {
 		char derived[16];
@@ -1108,6 +1302,7 @@ static bool finish(const struct loader *ld, config_t *lc, struct config *cfg)
 		{ "server_tls_ca_file", &cfg->server_tls_ca_file, true },
 		{ "server_tls_cert_file", &cfg->server_tls_cert_file, true },
 		{ "server_tls_key_file", &cfg->server_tls_key_file, true },
+		{ "state_file", &cfg->state_file, false },
 	};
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {

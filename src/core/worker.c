@@ -228,6 +228,13 @@ static void worker_inbox_cb(uv_async_t *a)
 		case INBOX_POOL_ROOM:
 			pool_room_for(w, m->shared);
 			break;
+		case INBOX_NODE_DOWN:
+			pools_close_node(w, (int)m->pid);
+			rsess_node_down(w, (int)m->pid);
+			break;
+		case INBOX_WRITES_RESUMED:
+			rs_gate_wake(w);
+			break;
 		case INBOX_SHUTDOWN:
 		case INBOX_FAST_SHUTDOWN:
 			if (uv_is_closing((uv_handle_t *)&w->janitor))
@@ -326,6 +333,7 @@ int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *o
 		    uv_mutex_init(&w->inbox_lock) != 0)
 			return -ENOMEM;
 		list_init(&w->order_waiters);
+		list_init(&w->gate_waiters);
 		uv_async_init(&w->loop, &w->async, worker_inbox_cb);
 		w->async.data = w;
 		uv_timer_init(&w->loop, &w->janitor);

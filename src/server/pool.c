@@ -392,9 +392,11 @@ static void pool_close_idle_one(const char *key, void *value, void *arg)
 {
 	struct pool *p = value;
 	struct list *it;
+	const int *node = arg;
 
 	(void)key;
-	(void)arg;
+	if (node && p->node != *node)
+		return;
 	while ((it = list_pop_first(&p->idle)) != NULL) {
 		struct server *s = list_entry(it, struct server, link);
 
@@ -406,6 +408,11 @@ static void pool_close_idle_one(const char *key, void *value, void *arg)
 void pools_close_idle(struct worker *w)
 {
 	strmap_foreach(&w->pools, pool_close_idle_one, NULL);
+}
+
+void pools_close_node(struct worker *w, int node)
+{
+	strmap_foreach(&w->pools, pool_close_idle_one, &node);
 }
 
 static void pool_free_one(const char *key, void *value, void *arg)

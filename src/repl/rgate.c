@@ -1,0 +1,62 @@
+/*
+ * rgate.c - the pause of writes (ha.h): online recovery and failback
+ * attach a node at a moment when no write transaction is open.
+ *
+ * A session that is about to open a write transaction counts itself in
+ * `writers` first and looks at `paused` second; the HA thread sets `paused`
+ * first and waits for `writers` to reach 0 second.  Both are sequentially
+ * consistent atomics, so either the session sees the pause (and waits,
+ * uncounted), or the HA thread sees the session (and waits for it).
+ */
+#include <stdlib.h>
+
+#include "pgchorus/ha.h"
+#include "pgchorus/log.h"
+#include "pgchorus/worker.h"
+
+static atomic_bool paused;
+static atomic_int writers;
+
+void repl_pause_writes(void)
+{
+	atomic_store(&paused, true);
+}
+
+void repl_resume_writes(void)
+{
+	atomic_store(&paused, false);
+	for (int i = 0; i < pgc_runtime.n_workers; i++) {
+		struct inbox_msg *m = calloc(1, sizeof(*m));
+
+		if (!m) {
+			log_error("out of memory waking worker %d after a pause of writes", i);
+			continue;
+		}
+		m->kind = INBOX_WRITES_RESUMED;
+		worker_post(&pgc_runtime.workers[i], m);
+	}
+}
+
+bool repl_writes_paused(void)
+{
+	return atomic_load(&paused);
+}
+
+int repl_open_writers(void)
+{
+	return atomic_load(&writers);
+}
+
+bool rgate_enter(void)
+{
+	atomic_fetch_add(&writers, 1);
+	if (!atomic_load(&paused))
+		return true;
+	atomic_fetch_sub(&writers, 1);
+	return false;
+}
+
+void rgate_leave(void)
+{
+	atomic_fetch_sub(&writers, 1);
+}
