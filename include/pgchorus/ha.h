@@ -64,6 +64,10 @@ void repl_resume_writes(void);
 bool repl_writes_paused(void);
 /* Sessions with a write transaction open right now. */
 int repl_open_writers(void);
+/* A session opens a write transaction: false when writes are paused (it
+ * must wait, and is not counted).  rgate_leave() when it ends. */
+bool rgate_enter(void);
+void rgate_leave(void);
 
 /* ---- hook scripts (src/ha/hook.c) ---- */
 
