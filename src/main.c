@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "pgchorus/config.h"
+#include "pgchorus/ha.h"
 #include "pgchorus/listen.h"
 #include "pgchorus/log.h"
 #include "pgchorus/node.h"
@@ -69,6 +70,9 @@ static void on_reload(void)
 	log_reopen();
 	workers_broadcast(INBOX_CONFIG, cfg);
 	resolver_reload(cfg);
+	nodestate_reload(cfg);
+	health_reload(cfg);
+	recovery_reload(cfg);
 	config_unref(cur_cfg);
 	cur_cfg = cfg;
 	log_info("configuration reloaded from %s", cfg->path);
@@ -109,6 +113,8 @@ static void on_worker_exit(uv_async_t *a)
 	(void)a;
 	if (workers_running_count() > 0)
 		return;
+	health_stop();
+	hooks_stop();
 	uv_close((uv_handle_t *)&sig_hup, main_handle_closed);
 	uv_close((uv_handle_t *)&sig_term, main_handle_closed);
 	uv_close((uv_handle_t *)&sig_int, main_handle_closed);
@@ -236,7 +242,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(cur_cfg->log_level);
-	if (nodes_init(cur_cfg, err, sizeof(err)) < 0 ||
+	if (nodes_init(cur_cfg, err, sizeof(err)) < 0 || nodestate_init(cur_cfg, err, sizeof(err)) < 0 ||
 	    listen_create(cur_cfg, &fds, &n_fds, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pgchorus: %s\n", err);
 		log_error("%s", err);
@@ -264,6 +270,12 @@ int main(int argc, char **argv)
 	uv_signal_start(&sig_term, on_signal, SIGTERM);
 	uv_signal_start(&sig_int, on_signal, SIGINT);
 
+	snprintf(err, sizeof(err), "out of resources");
+	if (hooks_start(loop) < 0 || health_start(loop, cur_cfg) < 0 ||
+	    recovery_init(cur_cfg, err, sizeof(err)) < 0) {
+		log_error("cannot start failure handling: %s", err);
+		return 1;
+	}
 	r = workers_start(cur_cfg, fds, n_fds, &worker_exit);
 	free(fds);
 	if (r < 0) {
@@ -277,7 +289,9 @@ int main(int argc, char **argv)
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	workers_join();
+	recovery_stop();
 	resolver_stop();
+	nodestate_shutdown();
 	pool_shared_destroy_all();
 	uv_loop_close(loop);
 	listen_cleanup(cur_cfg);
