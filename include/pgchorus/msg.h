@@ -26,6 +26,7 @@
 #define SQLSTATE_QUERY_CANCELED "57014"
 #define SQLSTATE_IDLE_SESSION_TIMEOUT "57P05"
 #define SQLSTATE_IDLE_IN_TXN_TIMEOUT "25P03"
+#define SQLSTATE_READ_ONLY_TXN "25006"
 
 bool msg_error(struct buf *b, const char *severity, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5), warn_unused_result));

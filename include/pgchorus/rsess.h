@@ -52,6 +52,7 @@ enum rs_step {
 	RS_ABORT,
 	RS_LOOKUP,    /* reading a table's description from the primary's catalog (rship.c) */
 	RS_ORDER,     /* a shipped write waits for commits it saw on the primary (corder.h) */
+	RS_GATE,      /* a write transaction waits for the pause of writes to end (rfail.c) */
 };
 
 /* A unit: client messages, with the tracker entries their answers need. */
@@ -79,6 +80,7 @@ struct rs_outcome {
 struct rs_slot {
 	struct server *srv;
 	bool busy;             /* owes answers for the current step */
+	bool answered;         /* sent an answer in the current step */
 	bool in_txn;           /* took part in the client's open transaction (BEGIN sent) */
 	bool failed;           /* sent an ErrorResponse in this step */
 	bool prepared;         /* PREPARE TRANSACTION rs->gid succeeded here */
@@ -177,6 +179,12 @@ struct rsess {
 	struct list order_link;    /* in the worker's order_waiters */
 	bool order_waiting;
 	uint64_t commit_ticket;    /* corder ticket of the commit in progress (0: none) */
+	/* failover (rfail.c) */
+	bool client_got;           /* the leader's answers of the step reached the client (no re-run) */
+	bool err_lost;             /* in 'E': the node whose transaction failed was lost */
+	bool gate_in;              /* counted as an open write transaction (rgate.c) */
+	bool gate_waiting;         /* in the worker's gate_waiters (RS_GATE) */
+	struct list gate_link;
 };
 
 /* A named statement or portal (rsess.c maps). */
@@ -257,11 +265,20 @@ bool rs_send_injected(struct rsess *rs, int node, const char *sql, uint8_t flags
 /* rfail.c (doc/failover.md): NODE is no longer up: every session of W lets go
  * of it and goes on with the other nodes. */
 void rsess_node_down(struct worker *w, int node);
-/* rfail.c: the server of NODE failed under RS (connection lost, 57P01..57P03):
- * the node is failed (failover_on_backend_error) and the session goes on. */
-void rs_node_failed(struct rsess *rs, int node, const char *why);
 /* rfail.c: the pause of writes ended: sessions of W waiting for it go on. */
 void rs_gate_wake(struct worker *w);
+/* rfail.c: server S of C's session failed (connection lost, FATAL error):
+ * its node is failed and the session goes on without it. */
+void rsess_server_failed(struct client *c, struct server *s, const char *why);
+/* rfail.c: C waited for a server of NODE, which cannot be reached. */
+void rs_pool_connect_failed(struct client *c, int node, const char *why);
+/* rfail.c: the unit opens (or continues) a write transaction: false when it
+ * waits for the pause of writes to end (RS_GATE; routed again then). */
+bool rs_gate(struct rsess *rs);
+/* rfail.c: the write transaction ended (or the session goes away). */
+void rs_gate_leave(struct rsess *rs);
+/* rship.c: the primary failed while running the shipped unit: forget what it captured. */
+void rs_ship_restart(struct rsess *rs);
 
 /* rsrv.c: answers of a server of a replicated session. */
 void rsrv_process(struct server *s);

@@ -258,6 +258,7 @@ static void worker_janitor_cb(uv_timer_t *t)
 	pools_janitor(w);
 	clients_janitor(w);
 	rs_ship_order_wake(w); /* in case a wake-up was missed */
+	rs_gate_wake(w);
 	if (w->run == WORKER_RUNNING)
 		return;
 	if (w->run == WORKER_SHUTDOWN && w->cfg->shutdown_timeout > 0 &&

@@ -1,7 +1,298 @@
-/* rfail.c - being written */
+/*
+ * rfail.c - a replicated session survives the failure of a node
+ * (doc/failover.md, "Failover that keeps sessions").
+ *
+ * The writes of an open transaction ran (or wait to run) on every live
+ * node, so losing one node loses nothing the others do not have: the
+ * session lets go of the node's server and goes on.  What the lost node was
+ * doing in the current step decides the rest:
+ *
+ *   not busy in the step, or not its leader   the step goes on without it;
+ *   leader, nothing of its answer reached     the unit runs again on another
+ *     the client yet                          node: a read on the next read
+ *                                             target, a write on the new
+ *                                             primary (which first runs the
+ *                                             writes it had deferred), the
+ *                                             client's COMMIT is answered by
+ *                                             pgchorus once a node committed;
+ *   leader, the client has part of the        the transaction is rolled back
+ *     answer                                  everywhere and the client gets
+ *                                             40003 (completion unknown).
+ *
+ * The pause of writes used by online recovery and failback is here too:
+ * a session about to open a write transaction waits (RS_GATE) while writes
+ * are paused.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pgchorus/client.h"
+#include "pgchorus/ha.h"
+#include "pgchorus/log.h"
+#include "pgchorus/msg.h"
+#include "pgchorus/node.h"
+#include "pgchorus/pool.h"
 #include "pgchorus/rsess.h"
+#include "pgchorus/rstep.h"
+#include "pgchorus/server.h"
 #include "pgchorus/worker.h"
 
-void rsess_node_down(struct worker *w, int node) { (void)w; (void)node; }
-void rs_node_failed(struct rsess *rs, int node, const char *why) { (void)rs; (void)node; (void)why; }
-void rs_gate_wake(struct worker *w) { (void)w; }
+#define SQLSTATE_COMPLETION_UNKNOWN "40003"
+
+/* The leader's answer cannot be completed: roll back, tell the client. */
+static void rs_fail_unit(struct rsess *rs, int node)
+{
+	char text[200];
+
+	snprintf(text, sizeof(text),
+		 "node %d failed while it answered the statement; the transaction was rolled back on every node", node);
+	buf_reset(&rs->err);
+	if (!msg_error(&rs->err, "ERROR", SQLSTATE_COMPLETION_UNKNOWN, "%s", text)) {
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	rs->send_err = true;
+	rs->abort_in_block = rs->txn != 'I' && !rs->wrap && !rs->client_commit;
+	rs->leader = -1;
+	rs_drop_pending(rs);
+	rs_abort(rs);
+}
+
+/* A node of the step that has not answered anything yet (-1: none). */
+static int rs_fresh_node(const struct rsess *rs)
+{
+	for (int i = 0; i < rs->n_nodes; i++)
+		if (rs->slot[i].srv && rs->slot[i].busy && !rs->slot[i].answered)
+			return i;
+	return -1;
+}
+
+/* The unit runs again on NODE, which now leads the step. */
+static bool rs_rerun_on(struct rsess *rs, int node, const struct rs_unit *u)
+{
+	rs->leader = node;
+	rs->client_got = false;
+	if (!rs_send(rs, node, NULL, u, true))
+		return false;
+	return rs->c->state != CL_CLOSING;
+}
+
+/* The leader NODE was lost in the middle of the step (nothing reached the client). */
+static void rs_leader_lost(struct rsess *rs, int node)
+{
+	int primary = node_primary();
+
+	switch (rs->step) {
+	case RS_READ: {
+		int to = rs_read_target(rs);
+
+		if (rs->u_state || to < 0) {
+			rs_fail_unit(rs, node);
+			return;
+		}
+		log_info("C-%p: node %d failed; the read runs again on node %d", (void *)rs->c, node, to);
+		rs_rerun_on(rs, to, &rs->unit);
+		return;
+	}
+	case RS_PRIMARY: {
+		const struct rs_unit *u = &rs->unit;
+
+		if (primary < 0) {
+			rs_fail_unit(rs, node);
+			return;
+		}
+		rs->target_mask &= ~(1ULL << node);
+		if (rs->time_wait && !rs->txn_time[0])
+			rs->time_wait = false; /* the new primary's BEGIN reads it again */
+		if (rs->ship_on) {
+			rs_ship_restart(rs);
+		} else if (rs->txn_time[0]) {
+			/* the others read the old primary's time: the new one too */
+			u = rs_now_unit(rs);
+			if (!u) {
+				client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+				return;
+			}
+		}
+		log_info("C-%p: primary node %d failed; the statement runs again on node %d", (void *)rs->c, node,
+			 primary);
+		memset(&rs->slot[primary].cur, 0, sizeof(rs->slot[primary].cur));
+		rs_rerun_on(rs, primary, u);
+		return;
+	}
+	case RS_PARALLEL: {
+		int to = rs->copy_in ? -1 : rs_fresh_node(rs);
+
+		if (to < 0) {
+			rs_fail_unit(rs, node);
+			return;
+		}
+		/* Another node runs the same unit and has not answered yet: its answers go to the client. */
+		rs->leader = to;
+		return;
+	}
+	case RS_COMMIT:
+		/* COMMIT PREPARED went to every node: answer the client here once one committed. */
+		rs->leader = -1;
+		if (rs_answer_locally(rs, "COMMIT", true)) {
+			rs->commit_local = true;
+			return;
+		}
+		rs_fail_unit(rs, node);
+		return;
+	case RS_LOOKUP:
+		/* a catalog read of row shipping: the unit is routed again (new primary) */
+		rs->leader = -1;
+		rs->busy_mask = 0;
+		rs->step = RS_NONE;
+		rs->u_ready = true;
+		return;
+	default:
+		rs->leader = -1;
+		return;
+	}
+}
+
+void rsess_server_failed(struct client *c, struct server *s, const char *why)
+{
+	struct rsess *rs = c->rs;
+	int node = s->pool->node;
+	struct rs_slot *sl;
+	bool busy, leader, got;
+	enum rs_step step;
+
+	if (node < 0 || node >= rs->n_nodes || rs->slot[node].srv != s || !c->w->cfg->failover_on_backend_error) {
+		server_close(s, why);
+		client_server_lost(c, "server connection to a node was lost");
+		return;
+	}
+	sl = &rs->slot[node];
+	busy = sl->busy;
+	leader = rs->leader == node;
+	got = rs->client_got;
+	step = rs->step;
+	node_fail(node, why);
+	server_close(s, why); /* rsess_server_gone() clears the slot */
+	if (rs->read_node == node)
+		rs->read_node = -1;
+	if (rs->err_node == node) {
+		rs->err_node = -1;
+		rs->err_lost = true;
+	}
+	if (c->state == CL_CLOSING)
+		return;
+	if (node_primary() < 0) {
+		client_close(c, SQLSTATE_CONNECTION_FAILURE, "no PostgreSQL node is available");
+		return;
+	}
+	if (step == RS_NONE || step == RS_ACQUIRE || step == RS_ORDER || step == RS_GATE || !busy)
+		return;
+	if (leader) {
+		if (got) {
+			rs_fail_unit(rs, node);
+			return;
+		}
+		rs_leader_lost(rs, node);
+		if (c->state == CL_CLOSING)
+			return;
+		if (rs->step == RS_NONE && rs->u_ready) {
+			/* routed again from the start */
+			if (!rs->in_process)
+				rsess_process(c);
+			return;
+		}
+	}
+	if (rs->step != RS_NONE && !rs->busy_mask)
+		rsess_step_done(rs);
+}
+
+void rsess_node_down(struct worker *w, int node)
+{
+	struct list *it, *tmp;
+
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *c = list_entry(it, struct client, link);
+		struct server *s;
+
+		if (!c->rs || c->state == CL_CLOSING || node >= c->rs->n_nodes)
+			continue;
+		if (c->rs->step == RS_ACQUIRE && c->state == CL_WAIT && c->pool && c->pool->node == node) {
+			/* waiting for a server of the node: go on without it */
+			pool_cancel_wait(c);
+			client_set_state(c, CL_ACTIVE);
+			c->rs->step = RS_NONE;
+			rsess_process(c);
+			continue;
+		}
+		s = c->rs->slot[node].srv;
+		if (s)
+			rsess_server_failed(c, s, "node is no longer up");
+	}
+}
+
+void rs_pool_connect_failed(struct client *c, int node, const char *why)
+{
+	struct rsess *rs = c->rs;
+
+	if (!c->w->cfg->failover_on_backend_error) {
+		client_close(c, SQLSTATE_CONNECTION_FAILURE, "%s", why);
+		return;
+	}
+	node_fail(node, why);
+	if (node_primary() < 0) {
+		client_close(c, SQLSTATE_CONNECTION_FAILURE, "no PostgreSQL node is available");
+		return;
+	}
+	/* The session goes on without the node (rs_ensure_servers skips it now). */
+	client_set_state(c, CL_ACTIVE);
+	if (rs->step == RS_ACQUIRE)
+		rs->step = RS_NONE;
+	rsess_process(c);
+}
+
+/* ---- pause of writes ---- */
+
+bool rs_gate(struct rsess *rs)
+{
+	if (rs->gate_in)
+		return true;
+	if (rgate_enter()) {
+		rs->gate_in = true;
+		return true;
+	}
+	rs->step = RS_GATE;
+	rs->u_ready = true;
+	list_append(&rs->c->w->gate_waiters, &rs->gate_link);
+	rs->gate_waiting = true;
+	return false;
+}
+
+void rs_gate_leave(struct rsess *rs)
+{
+	if (rs->gate_waiting) {
+		list_del(&rs->gate_link);
+		rs->gate_waiting = false;
+	}
+	if (!rs->gate_in)
+		return;
+	rs->gate_in = false;
+	nodes_note_write();
+	rgate_leave();
+}
+
+void rs_gate_wake(struct worker *w)
+{
+	struct list *it;
+
+	if (repl_writes_paused())
+		return;
+	while ((it = list_pop_first(&w->gate_waiters)) != NULL) {
+		struct rsess *rs = list_entry(it, struct rsess, gate_link);
+
+		rs->gate_waiting = false;
+		rs->step = RS_NONE;
+		rs->u_ready = true;
+		if (!rs->in_process)
+			rsess_process(rs->c);
+	}
+}

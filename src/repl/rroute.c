@@ -12,6 +12,7 @@
 
 #include "pgchorus/client.h"
 #include "pgchorus/codec.h"
+#include "pgchorus/ha.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
@@ -183,6 +184,21 @@ static void rs_route_failed(struct rsess *rs, uint32_t fl, bool single)
 	uint64_t txn = rs_txn_mask(rs);
 	int leader = rs->err_node >= 0 && (txn & (1ULL << rs->err_node)) ? rs->err_node : rs_txn_leader(rs);
 
+	if (rs->err_lost && !(single && (fl & STMT_F_ROLLBACK_TO))) {
+		/* The node whose transaction failed is gone; the others' transaction
+		 * did not fail: pgchorus answers as the failed transaction would. */
+		if (single && (fl & (STMT_F_TXN_COMMIT | STMT_F_TXN_ROLLBACK)) && rs_answer_locally(rs, "ROLLBACK", false)) {
+			rs_drop_pending(rs);
+			rs->send_err = false;
+			rs->abort_in_block = false;
+			rs_abort(rs);
+			return;
+		}
+		rs_local_error(rs, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+		return;
+	}
+	rs->err_lost = false;
+
 	if (single && (fl & (STMT_F_TXN_COMMIT | STMT_F_TXN_ROLLBACK))) {
 		const char *pre[] = { "ROLLBACK", NULL };
 
@@ -343,6 +359,18 @@ static void rs_route_txn(struct rsess *rs, uint32_t fl)
 	rs_step_read(rs, rs_txn_leader(rs));
 }
 
+/* Does the unit write (or commit writes)?  Then min_nodes and the pause of writes apply. */
+static bool rs_unit_writes(const struct rsess *rs)
+{
+	const struct stmt_info *ci = &rs->cls;
+
+	if (ci->cls == STMT_WRITE || ci->cls == STMT_DDL || ci->cls == STMT_NO_TXN_BLOCK)
+		return true;
+	if (ci->flags & (STMT_F_SAVEPOINT | STMT_F_PREPARE_TXN | STMT_F_COMMIT_PREPARED | STMT_F_ROLLBACK_PREPARED))
+		return true;
+	return rs->wrote && (ci->flags & STMT_F_TXN_COMMIT);
+}
+
 void rs_run_unit(struct rsess *rs)
 {
 	const struct stmt_info *ci = &rs->cls;
@@ -373,6 +401,34 @@ void rs_run_unit(struct rsess *rs)
 	if (rs->txn == 'E') {
 		rs_route_failed(rs, fl, single);
 		return;
+	}
+	if (rs_unit_writes(rs)) {
+		const struct config *cfg = rs->c->w->cfg;
+		int up = nodes_up_count();
+
+		if (up < cfg->min_nodes) {
+			char text[160];
+
+			snprintf(text, sizeof(text), "cannot write: %d of %d nodes are up and min_nodes is %d", up,
+				 rs->n_nodes, cfg->min_nodes);
+			if (rs->wrote && (fl & STMT_F_TXN_COMMIT) && single) {
+				/* the transaction's writes would land on too few nodes */
+				buf_reset(&rs->err);
+				if (!msg_error(&rs->err, "ERROR", SQLSTATE_READ_ONLY_TXN, "%s", text)) {
+					client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+					return;
+				}
+				rs->send_err = true;
+				rs->abort_in_block = false;
+				rs_drop_pending(rs);
+				rs_abort(rs);
+				return;
+			}
+			rs_local_error(rs, SQLSTATE_READ_ONLY_TXN, text);
+			return;
+		}
+		if (!rs_gate(rs))
+			return; /* routed when the pause of writes ends */
 	}
 	if (rs->u_exec == 0) {
 		/* Parse, Describe, Close, Sync only. */
@@ -422,6 +478,8 @@ void rs_run_unit(struct rsess *rs)
 		if (v < 0)
 			return;
 		if (v > 0) {
+			if (!rs_gate(rs))
+				return;
 			rs->cls.cls = STMT_WRITE;
 			rs_step_write(rs, live, !in_block && !rs->had_temp);
 			return;

@@ -123,6 +123,7 @@ void rsess_release(struct client *c)
 	corder_end(rs->commit_ticket);
 	rs->commit_ticket = 0;
 	rs_ship_unwait(rs);
+	rs_gate_leave(rs);
 	if (rs->gid_live) {
 		/* Prepared somewhere, perhaps: the resolver finishes it. */
 		resolver_gid_end(rs->gid);
@@ -254,6 +255,8 @@ static void rs_txn_reset(struct rsess *rs)
 	rs->time_wait = false;
 	rs->order_pend = 0;
 	rs->err_node = -1;
+	rs->err_lost = false;
+	rs_gate_leave(rs); /* the write transaction (if it was one) ended */
 	if (rs->c->w->cfg->load_balance != LB_SESSION)
 		rs->read_node = -1;
 	for (int i = 0; i < rs->n_nodes; i++) {
@@ -322,6 +325,11 @@ bool rs_ensure_servers(struct rsess *rs)
 			server_close(s, "node is no longer up");
 		}
 		if (sl->srv || atomic_load(&n->state) != NODE_UP)
+			continue;
+		/* A node attached while this session's write transaction is open
+		 * missed its writes: it joins at the next transaction (attaching
+		 * waits for open write transactions; see rfail.c). */
+		if (rs->gate_in)
 			continue;
 		p = pool_get(c->w, c->database, c->user, i);
 		if (!p) {

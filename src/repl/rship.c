@@ -110,6 +110,18 @@ void rs_ship_reset_unit(struct rsess *rs)
 	buf_reset(&rs->ship_unit.entries);
 }
 
+void rs_ship_restart(struct rsess *rs)
+{
+	rs->ship_n = 0;
+	rs->ship_copy_n = 0;
+	rs->ship_oom = false;
+	buf_reset(&rs->ship_rows);
+	buf_reset(&rs->ship_cap);
+	buf_reset(&rs->ship_pre);
+	buf_reset(&rs->ship_unit.msgs);
+	buf_reset(&rs->ship_unit.entries);
+}
+
 static void table_key(const struct ship_stmt *st, char *key, size_t n)
 {
 	snprintf(key, n, "%s\x01%s", st->schema, st->rel);

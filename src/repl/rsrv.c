@@ -72,6 +72,16 @@ static void rsrv_lag_done(struct rsess *rs, struct rs_slot *sl, int node)
 	memset(&sl->cur, 0, sizeof(sl->cur));
 }
 
+/* An ErrorResponse that ends the connection (FATAL or PANIC)? */
+static bool rsrv_fatal(const uint8_t *msg, uint32_t len)
+{
+	const char *sev = msg_error_field(msg + 5, len - 5, 'V');
+
+	if (!sev)
+		sev = msg_error_field(msg + 5, len - 5, 'S');
+	return sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+}
+
 /* One whole message of S.  Returns whether it goes to the client. */
 static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl, int node,
 			 const uint8_t *msg, uint32_t len)
@@ -186,8 +196,7 @@ void rsrv_process(struct server *s)
 		if (f == FRAME_NEED_MORE)
 			break;
 		if (f != FRAME_OK) {
-			server_close(s, "invalid message length from node");
-			client_server_lost(c, "protocol error from node");
+			rsess_server_failed(c, s, "invalid message length from node");
 			return;
 		}
 		if (avail < len) {
@@ -198,9 +207,30 @@ void rsrv_process(struct server *s)
 			}
 			break;
 		}
-		if (rsrv_message(s, rs, sl, node, p, len) && !buf_append(&c->scratch, p, len)) {
-			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		if (type == 'E' && rsrv_fatal(p, len)) {
+			/* The node ends the connection (shutdown, crash, terminated):
+			 * the session goes on without it (rfail.c). */
+			char why[160];
+			const char *m = msg_error_field(p + 5, len - 5, 'M');
+
+			snprintf(why, sizeof(why), "FATAL %s from node: %s", msg_error_field(p + 5, len - 5, 'C') ?
+				 msg_error_field(p + 5, len - 5, 'C') : "?", m ? m : "?");
+			rsess_server_failed(c, s, why);
 			return;
+		}
+		{
+			size_t mark = c->scratch.len;
+			bool fwd = rsrv_message(s, rs, sl, node, p, len);
+
+			if (fwd && !buf_append(&c->scratch, p, len)) {
+				client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+				return;
+			}
+			if (sl->busy) {
+				sl->answered = true;
+				if (node == rs->leader && c->scratch.len != mark)
+					rs->client_got = true;
+			}
 		}
 		iobuf_consume(&s->in, &w->bp, len);
 		if (sl->busy && rt_idle(&s->rt)) {

@@ -11,6 +11,7 @@
 #include "pgchorus/client.h"
 #include "pgchorus/codec.h"
 #include "pgchorus/corder.h"
+#include "pgchorus/ha.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
@@ -49,6 +50,7 @@ uint64_t rs_txn_mask(const struct rsess *rs)
 static void rs_slot_reset(struct rs_slot *sl)
 {
 	sl->failed = false;
+	sl->answered = false;
 	sl->sqlstate[0] = '\0';
 }
 
@@ -58,6 +60,7 @@ void rs_begin_step(struct rsess *rs, enum rs_step st, int leader)
 	rs->leader = leader;
 	rs->busy_mask = 0;
 	rs->step_mask = 0;
+	rs->client_got = false;
 	for (int i = 0; i < rs->n_nodes; i++)
 		rs_slot_reset(&rs->slot[i]);
 }
@@ -76,14 +79,33 @@ static const char *rs_join_sql(struct rsess *rs, int node)
 	return NULL;
 }
 
+/*
+ * A write to NODE failed.  The caller may be sending to several nodes: the
+ * session lets go of the node later, when the worker hears that it is down
+ * (rsess_node_down), not in the middle of the caller's loop.
+ */
 static void rs_node_lost(struct rsess *rs, int node, const char *why)
 {
 	struct server *s = rs->slot[node].srv;
+	struct inbox_msg *m;
 
-	if (s) {
+	if (!s)
+		return;
+	if (!rs->c->w->cfg->failover_on_backend_error) {
 		server_close(s, why); /* through server_unlink -> rsess_server_gone() */
 		client_server_lost(rs->c, "server connection to a node was lost");
+		return;
 	}
+	if (node_fail(node, why))
+		return; /* every worker is told */
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	m->kind = INBOX_NODE_DOWN;
+	m->pid = (uint32_t)node;
+	worker_post(rs->c->w, m);
 }
 
 /* Queue entry E for a node: in its tracker, or with its deferred messages. */
@@ -134,7 +156,7 @@ static bool rs_write(struct rsess *rs, int node, struct server *s)
 	if (pstream_send(&s->ps, &b, 1) < 0) {
 		buf_reset(&s->scratch);
 		rs_node_lost(rs, node, "write failed");
-		return false;
+		return rs->c->state != CL_CLOSING;
 	}
 	buf_reset(&s->scratch);
 	server_resume(s);

@@ -13,9 +13,11 @@
 #include <string.h>
 
 #include "pgchorus/client.h"
+#include "pgchorus/ha.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/pool.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/server.h"
 #include "pgchorus/worker.h"
 
@@ -286,8 +288,14 @@ void pool_connect_failed(struct pool *p, const char *reason)
 {
 	struct client *c;
 
-	while ((c = pool_wait_pop(p)) != NULL)
-		client_close(c, SQLSTATE_CONNECTION_FAILURE, "%s", reason);
+	while ((c = pool_wait_pop(p)) != NULL) {
+		if (c->rs && c->state == CL_WAIT)
+			rs_pool_connect_failed(c, p->node, reason); /* the session goes on without the node */
+		else
+			client_close(c, SQLSTATE_CONNECTION_FAILURE, "%s", reason);
+	}
+	if (p->w->cfg->mode == RUN_MODE_REPLICATION)
+		health_check_now(p->node);
 }
 
 const struct param_list *pool_login_cache_get(const struct pool *p, const char *sig)

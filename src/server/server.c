@@ -9,6 +9,7 @@
 
 #include "pgchorus/client.h"
 #include "pgchorus/codec.h"
+#include "pgchorus/ha.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
@@ -274,6 +275,10 @@ static void server_on_write_error(struct pstream *ps, int status)
 	struct client *c = s->client;
 
 	log_warning("S-%p node %d: write failed: %s", (void *)s, s->pool->node, uv_strerror(status));
+	if (c && c->rs && s->state == SV_ACTIVE) {
+		rsess_server_failed(c, s, "write failed");
+		return;
+	}
 	server_close(s, "write failed");
 	if (c)
 		client_server_lost(c, "server connection lost");
@@ -381,7 +386,10 @@ static void server_unlinked_message(struct server *s, uint8_t type, const uint8_
 		}
 		return;
 	}
-	/* An idle server sends nothing else unless it is terminating. */
+	/* An idle server sends nothing else unless it is terminating (the node
+	 * may be going away: check it now rather than at the next period). */
+	if (type == 'E')
+		health_check_now(s->pool->node);
 	server_close(s, type == 'E' ? "error from idle server" : "unexpected message from idle server");
 }
 
@@ -577,6 +585,11 @@ static void server_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 			snprintf(why, sizeof(why), "%s", uv_strerror(r));
 		if (s->state == SV_LOGIN || s->state == SV_CONNECTING)
 			pool_connect_failed(s->pool, why);
+		else if (c && c->rs && s->state == SV_ACTIVE) {
+			rsess_server_failed(c, s, why); /* the session goes on without the node */
+			return;
+		} else if (!c)
+			health_check_now(s->pool->node);
 		server_close(s, why);
 		if (c)
 			client_server_lost(c, "server connection to the node was lost");
