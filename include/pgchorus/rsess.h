@@ -84,6 +84,7 @@ struct rs_slot {
 	bool in_txn;           /* took part in the client's open transaction (BEGIN sent) */
 	bool failed;           /* sent an ErrorResponse in this step */
 	bool prepared;         /* PREPARE TRANSACTION rs->gid succeeded here */
+	bool fo_hold;          /* holds the failover barrier until its writes are done (rfail.c) */
 	bool mismatch;         /* a lagging write unit ended otherwise than on the primary */
 	bool mismatch_ship;    /* ... every such unit was shipped rows */
 	char z;                /* transaction status of its last ReadyForQuery */
@@ -182,6 +183,7 @@ struct rsess {
 	/* failover (rfail.c) */
 	bool client_got;           /* the leader's answers of the step reached the client (no re-run) */
 	bool err_lost;             /* in 'E': the node whose transaction failed was lost */
+	bool primary_moved;        /* the primary changed during the open transaction */
 	bool gate_in;              /* counted as an open write transaction (rgate.c) */
 	bool gate_waiting;         /* in the worker's gate_waiters (RS_GATE) */
 	struct list gate_link;
@@ -264,17 +266,26 @@ bool rs_send_injected(struct rsess *rs, int node, const char *sql, uint8_t flags
 
 /* rfail.c (doc/failover.md): NODE is no longer up: every session of W lets go
  * of it and goes on with the other nodes. */
-void rsess_node_down(struct worker *w, int node);
+void rsess_node_down(struct worker *w, int node, bool was_primary);
 /* rfail.c: the pause of writes ended: sessions of W waiting for it go on. */
 void rs_gate_wake(struct worker *w);
+/* rfail.c: NODE, which was the primary, is no longer up (any thread, before
+ * the workers are told): new writes wait until every session's writes that
+ * ran behind the old primary are done on the nodes left (the failover
+ * barrier), so that the new primary never runs a statement ahead of rows
+ * the old one had already changed. */
+void rfail_barrier_add(int n);
+/* rfail.c: the slot's writes that held the failover barrier are done. */
+void rs_fo_release(struct rs_slot *sl);
 /* rfail.c: server S of C's session failed (connection lost, FATAL error):
  * its node is failed and the session goes on without it. */
 void rsess_server_failed(struct client *c, struct server *s, const char *why);
 /* rfail.c: C waited for a server of NODE, which cannot be reached. */
 void rs_pool_connect_failed(struct client *c, int node, const char *why);
 /* rfail.c: the unit opens (or continues) a write transaction: false when it
- * waits for the pause of writes to end (RS_GATE; routed again then). */
-bool rs_gate(struct rsess *rs);
+ * waits for the pause of writes or the failover barrier to end (RS_GATE;
+ * routed again then).  COMMIT_ONLY: the unit only commits (no barrier). */
+bool rs_gate(struct rsess *rs, bool commit_only);
 /* rfail.c: the write transaction ended (or the session goes away). */
 void rs_gate_leave(struct rsess *rs);
 /* rship.c: the primary failed while running the shipped unit: forget what it captured. */

@@ -20,6 +20,8 @@ bool rs_send(struct rsess *rs, int node, const char *const *pre, const struct rs
 bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct rs_unit *u, bool join, bool defer);
 bool rs_send_mask(struct rsess *rs, uint64_t mask, const char *const *pre, const struct rs_unit *u,
 		  const struct rs_unit *others);
+/* Send NODE the writes deferred for it now (no step waits for them). */
+bool rs_flush_pending(struct rsess *rs, int node);
 /* The transaction ends without commit: drop the writes still waiting for other nodes. */
 void rs_drop_pending(struct rsess *rs);
 bool rs_compare(struct rsess *rs, uint64_t mask, int primary);

@@ -230,7 +230,7 @@ static void worker_inbox_cb(uv_async_t *a)
 			break;
 		case INBOX_NODE_DOWN:
 			pools_close_node(w, (int)m->pid);
-			rsess_node_down(w, (int)m->pid);
+			rsess_node_down(w, (int)m->pid, m->key != 0);
 			break;
 		case INBOX_WRITES_RESUMED:
 			rs_gate_wake(w);

@@ -22,6 +22,7 @@
 
 #include "pgchorus/ha.h"
 #include "pgchorus/log.h"
+#include "pgchorus/rsess.h"
 #include "pgchorus/worker.h"
 
 struct nstate {
@@ -202,8 +203,9 @@ struct config *nodestate_config(void)
 	return c;
 }
 
-/* Every worker lets go of NODE (its sessions go on without it). */
-static void tell_workers(int node)
+/* Every worker lets go of NODE (its sessions go on without it).  WAS_PRIMARY:
+ * it was the primary (the failover barrier is raised first, rfail.c). */
+static void tell_workers(int node, bool was_primary)
 {
 	for (int i = 0; i < pgc_runtime.n_workers; i++) {
 		struct inbox_msg *m = calloc(1, sizeof(*m));
@@ -214,6 +216,7 @@ static void tell_workers(int node)
 		}
 		m->kind = INBOX_NODE_DOWN;
 		m->pid = (uint32_t)node;
+		m->key = was_primary;
 		worker_post(&pgc_runtime.workers[i], m);
 	}
 }
@@ -240,18 +243,24 @@ bool node_fail(int id, const char *why)
 	int expected = NODE_UP;
 	struct config *cfg;
 	struct hook_args a;
+	bool was_primary;
 
 	if (!n || !ns_ready)
 		return false;
 	uv_mutex_lock(&ns_lock);
+	was_primary = node_primary() == id;
+	if (was_primary)
+		rfail_barrier_add(pgc_runtime.n_workers); /* before anyone can see the new primary */
 	if (!atomic_compare_exchange_strong(&n->state, &expected, NODE_DOWN)) {
+		if (was_primary)
+			rfail_barrier_add(-pgc_runtime.n_workers);
 		uv_mutex_unlock(&ns_lock);
 		return false;
 	}
 	ns_changed(id, NODE_UP, NODE_DOWN, why);
 	cfg = ns_cfg ? config_ref(ns_cfg) : NULL;
 	uv_mutex_unlock(&ns_lock);
-	tell_workers(id);
+	tell_workers(id, was_primary);
 	if (node_primary() < 0)
 		log_error("no node is up any more");
 	if (cfg) {
@@ -267,17 +276,25 @@ bool node_fail(int id, const char *why)
 void node_set_state(int id, enum node_state st, const char *why)
 {
 	struct node *n = node_get(id);
+	bool was_primary;
 	int from;
 
 	if (!n || !ns_ready)
 		return;
 	uv_mutex_lock(&ns_lock);
+	was_primary = node_primary() == id && st != NODE_UP;
+	if (was_primary)
+		rfail_barrier_add(pgc_runtime.n_workers);
 	from = atomic_exchange(&n->state, (int)st);
+	if (was_primary && from != NODE_UP) {
+		rfail_barrier_add(-pgc_runtime.n_workers);
+		was_primary = false;
+	}
 	if (from != (int)st)
 		ns_changed(id, from, (int)st, why);
 	uv_mutex_unlock(&ns_lock);
 	if (from == NODE_UP && st != NODE_UP)
-		tell_workers(id);
+		tell_workers(id, was_primary);
 }
 
 void node_last_error(int id, char *out, size_t n)

@@ -24,6 +24,7 @@
  * are paused.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pgchorus/client.h"
@@ -32,6 +33,7 @@
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
 #include "pgchorus/pool.h"
+#include "pgchorus/restrack.h"
 #include "pgchorus/rsess.h"
 #include "pgchorus/rstep.h"
 #include "pgchorus/server.h"
@@ -94,32 +96,25 @@ static void rs_leader_lost(struct rsess *rs, int node)
 		rs_rerun_on(rs, to, &rs->unit);
 		return;
 	}
-	case RS_PRIMARY: {
-		const struct rs_unit *u = &rs->unit;
-
+	case RS_PRIMARY:
 		if (primary < 0) {
 			rs_fail_unit(rs, node);
 			return;
 		}
-		rs->target_mask &= ~(1ULL << node);
+		/* Routed again: to the new primary once the writes other sessions
+		 * ran behind the old one are done there (the failover barrier). */
 		if (rs->time_wait && !rs->txn_time[0])
 			rs->time_wait = false; /* the new primary's BEGIN reads it again */
-		if (rs->ship_on) {
+		if (rs->ship_on)
 			rs_ship_restart(rs);
-		} else if (rs->txn_time[0]) {
-			/* the others read the old primary's time: the new one too */
-			u = rs_now_unit(rs);
-			if (!u) {
-				client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-				return;
-			}
-		}
+		rs->primary_moved = rs->txn != 'I' || rs->wrap;
 		log_info("C-%p: primary node %d failed; the statement runs again on node %d", (void *)rs->c, node,
 			 primary);
-		memset(&rs->slot[primary].cur, 0, sizeof(rs->slot[primary].cur));
-		rs_rerun_on(rs, primary, u);
+		rs->leader = -1;
+		rs->busy_mask = 0;
+		rs->step = RS_NONE;
+		rs->u_ready = true;
 		return;
-	}
 	case RS_PARALLEL: {
 		int to = rs->copy_in ? -1 : rs_fresh_node(rs);
 
@@ -206,7 +201,9 @@ void rsess_server_failed(struct client *c, struct server *s, const char *why)
 		rsess_step_done(rs);
 }
 
-void rsess_node_down(struct worker *w, int node)
+static void rs_fo_flush(struct rsess *rs);
+
+void rsess_node_down(struct worker *w, int node, bool was_primary)
 {
 	struct list *it, *tmp;
 
@@ -228,6 +225,15 @@ void rsess_node_down(struct worker *w, int node)
 		if (s)
 			rsess_server_failed(c, s, "node is no longer up");
 	}
+	if (!was_primary)
+		return;
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *c = list_entry(it, struct client, link);
+
+		if (c->rs && c->state != CL_CLOSING)
+			rs_fo_flush(c->rs);
+	}
+	rfail_barrier_add(-1); /* this worker's part is done */
 }
 
 void rs_pool_connect_failed(struct client *c, int node, const char *why)
@@ -250,16 +256,96 @@ void rs_pool_connect_failed(struct client *c, int node, const char *why)
 	rsess_process(c);
 }
 
+/* ---- the failover barrier ---- */
+
+#define FO_BARRIER_MAX_MS 10000
+
+static atomic_int fo_hold;           /* workers and slots holding it */
+static atomic_uint_fast64_t fo_since; /* uv_hrtime() in ms when it was raised */
+
+static void workers_wake(void)
+{
+	for (int i = 0; i < pgc_runtime.n_workers; i++) {
+		struct inbox_msg *m = calloc(1, sizeof(*m));
+
+		if (!m) {
+			log_error("out of memory waking worker %d", i);
+			continue;
+		}
+		m->kind = INBOX_WRITES_RESUMED;
+		worker_post(&pgc_runtime.workers[i], m);
+	}
+}
+
+void rfail_barrier_add(int n)
+{
+	int v = atomic_fetch_add(&fo_hold, n) + n;
+
+	if (n > 0 && v == n)
+		atomic_store(&fo_since, uv_hrtime() / 1000000);
+	if (n < 0 && v == 0)
+		workers_wake();
+}
+
+void rs_fo_release(struct rs_slot *sl)
+{
+	if (!sl->fo_hold)
+		return;
+	sl->fo_hold = false;
+	rfail_barrier_add(-1);
+}
+
+/* Must new writes wait for the barrier?  Not for ever: after
+ * FO_BARRIER_MAX_MS they go on (logged once). */
+static bool fo_blocked(void)
+{
+	static atomic_bool warned;
+	uint64_t since;
+
+	if (atomic_load(&fo_hold) <= 0)
+		return false;
+	since = atomic_load(&fo_since);
+	if (uv_hrtime() / 1000000 - since < FO_BARRIER_MAX_MS)
+		return true;
+	if (!atomic_exchange(&warned, true))
+		log_warning("failover: writes that ran behind the old primary are still not done after %d ms; new "
+			    "writes go on", FO_BARRIER_MAX_MS);
+	return false;
+}
+
+/* A primary was lost: the writes RS ran behind it go to the nodes left now,
+ * and hold the barrier until they are done. */
+static void rs_fo_flush(struct rsess *rs)
+{
+	for (int i = 0; i < rs->n_nodes; i++) {
+		struct rs_slot *sl = &rs->slot[i];
+
+		if (!sl->srv || sl->fo_hold)
+			continue;
+		if (!sl->pend.msgs.len && (rt_idle(&sl->srv->rt) || (!rs->gate_in && !rs->wrote)))
+			continue;
+		if (!rs_flush_pending(rs, i) || rs->c->state == CL_CLOSING)
+			return;
+		if (!sl->srv || rt_idle(&sl->srv->rt))
+			continue;
+		sl->fo_hold = true;
+		rfail_barrier_add(1);
+	}
+}
+
 /* ---- pause of writes ---- */
 
-bool rs_gate(struct rsess *rs)
+bool rs_gate(struct rsess *rs, bool commit_only)
 {
+	if (!commit_only && fo_blocked())
+		goto wait;
 	if (rs->gate_in)
 		return true;
 	if (rgate_enter()) {
 		rs->gate_in = true;
 		return true;
 	}
+wait:
 	rs->step = RS_GATE;
 	rs->u_ready = true;
 	list_append(&rs->c->w->gate_waiters, &rs->gate_link);
@@ -284,7 +370,7 @@ void rs_gate_wake(struct worker *w)
 {
 	struct list *it;
 
-	if (repl_writes_paused())
+	if (repl_writes_paused() || fo_blocked())
 		return;
 	while ((it = list_pop_first(&w->gate_waiters)) != NULL) {
 		struct rsess *rs = list_entry(it, struct rsess, gate_link);

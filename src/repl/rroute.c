@@ -110,6 +110,22 @@ static int rs_txn_leader(struct rsess *rs)
 
 /* ---- routing a unit ---- */
 
+/*
+ * What NODE runs of the unit: the primary runs the client's text, reading
+ * its own transaction time, the others the text with the time as a literal
+ * (rnow.c).  A primary that took over during the transaction (rfail.c) did
+ * not give the time: it gets the literal too.
+ */
+static const struct rs_unit *rs_primary_unit(struct rsess *rs, int node)
+{
+	const struct rs_unit *u;
+
+	if (!rs->primary_moved || !rs->txn_time[0] || node != node_primary())
+		return &rs->unit;
+	u = rs_now_unit(rs);
+	return u ? u : &rs->unit;
+}
+
 static void rs_step_read(struct rsess *rs, int node)
 {
 	uint64_t others;
@@ -120,7 +136,7 @@ static void rs_step_read(struct rsess *rs, int node)
 	others = rs->u_state ? rs_live_mask(rs) & ~(1ULL << node) : 0;
 
 	rs_begin_step(rs, RS_READ, node);
-	if (!rs_send(rs, node, NULL, &rs->unit, true))
+	if (!rs_send(rs, node, NULL, rs_primary_unit(rs, node), true))
 		return;
 	if (others && !rs_send_mask(rs, others, NULL, &rs->state, NULL))
 		return;
@@ -172,7 +188,7 @@ static void rs_step_write(struct rsess *rs, uint64_t targets, bool wrap)
 		return;
 	}
 	rs_begin_step(rs, RS_PRIMARY, primary);
-	if (!rs_send(rs, primary, NULL, &rs->unit, true))
+	if (!rs_send(rs, primary, NULL, rs_primary_unit(rs, primary), true))
 		return;
 	if (!rs->busy_mask)
 		rsess_step_done(rs);
@@ -427,7 +443,8 @@ void rs_run_unit(struct rsess *rs)
 			rs_local_error(rs, SQLSTATE_READ_ONLY_TXN, text);
 			return;
 		}
-		if (!rs_gate(rs))
+		if (!rs_gate(rs, !(rs->cls.cls == STMT_WRITE || rs->cls.cls == STMT_DDL || rs->cls.cls == STMT_NO_TXN_BLOCK) &&
+				     (fl & STMT_F_TXN_COMMIT)))
 			return; /* routed when the pause of writes ends */
 	}
 	if (rs->u_exec == 0) {
@@ -478,7 +495,7 @@ void rs_run_unit(struct rsess *rs)
 		if (v < 0)
 			return;
 		if (v > 0) {
-			if (!rs_gate(rs))
+			if (!rs_gate(rs, false))
 				return;
 			rs->cls.cls = STMT_WRITE;
 			rs_step_write(rs, live, !in_block && !rs->had_temp);

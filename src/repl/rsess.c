@@ -112,6 +112,7 @@ void rsess_release(struct client *c)
 
 		if (!s)
 			continue;
+		rs_fo_release(&rs->slot[i]);
 		rs->slot[i].srv = NULL;
 		if (server_is_clean(s) && !rs->slot[i].busy && !rs->slot[i].pend.msgs.len) {
 			pool_release(s, true);
@@ -183,6 +184,7 @@ void rsess_server_gone(struct client *c, struct server *s)
 
 		if (sl->srv != s)
 			continue;
+		rs_fo_release(sl);
 		sl->srv = NULL;
 		sl->in_txn = false;
 		sl->prepared = false;
@@ -256,6 +258,7 @@ static void rs_txn_reset(struct rsess *rs)
 	rs->order_pend = 0;
 	rs->err_node = -1;
 	rs->err_lost = false;
+	rs->primary_moved = false;
 	rs_gate_leave(rs); /* the write transaction (if it was one) ended */
 	if (rs->c->w->cfg->load_balance != LB_SESSION)
 		rs->read_node = -1;

@@ -233,6 +233,8 @@ void rsrv_process(struct server *s)
 			}
 		}
 		iobuf_consume(&s->in, &w->bp, len);
+		if (sl->fo_hold && rt_idle(&s->rt) && !sl->pend.msgs.len)
+			rs_fo_release(sl);
 		if (sl->busy && rt_idle(&s->rt)) {
 			sl->busy = false;
 			rs->busy_mask &= ~(1ULL << node);

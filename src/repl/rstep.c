@@ -164,6 +164,22 @@ static bool rs_write(struct rsess *rs, int node, struct server *s)
 }
 
 
+bool rs_flush_pending(struct rsess *rs, int node)
+{
+	struct rs_slot *sl = &rs->slot[node];
+	struct server *s = sl->srv;
+
+	if (!s || !sl->pend.msgs.len)
+		return true;
+	if (!rs_take_pending(sl, s)) {
+		buf_reset(&s->scratch);
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	return rs_write(rs, node, s);
+}
+
+
 /* Are the outcomes of U compared between the nodes? */
 static bool rs_compared(const struct rsess *rs, const struct rs_unit *u)
 {
