@@ -194,7 +194,8 @@ struct rs_named {
 	struct stmt_info info; /* first: the map's values are read as struct stmt_info */
 	int now_param;         /* Bind appends the transaction time as this parameter (0: no) */
 	struct ship_stmt ship; /* row shipping analysis of the statement (kind SHIP_NO: none) */
-	char sql[];            /* text, kept for transaction control (BEGIN replay) */
+	uint32_t parse_len;    /* bytes of the Parse message kept after sql (0: none) */
+	char sql[];            /* text, kept for transaction control (BEGIN replay); then the Parse */
 };
 
 /* Replication mode: set up C's session at login (before its first query). */

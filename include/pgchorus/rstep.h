@@ -35,6 +35,8 @@ void rs_abort(struct rsess *rs);
 void rs_local_error(struct rsess *rs, const char *sqlstate, const char *text);
 /* Hold a server of every live node; false: waiting for one, or the client closed. */
 bool rs_ensure_servers(struct rsess *rs);
+/* rsess.c: prepare the session's named statements on NODE (a server it took later). */
+bool rs_replay_statements(struct rsess *rs, int node);
 /* rroute.c: run the unit just read (rs->unit) */
 void rs_run_unit(struct rsess *rs);
 /* rroute.c: the node a read goes to. */

@@ -309,6 +309,55 @@ void rs_local_error(struct rsess *rs, const char *sqlstate, const char *text)
 
 /* ---- acquiring the servers ---- */
 
+struct replay_ctx {
+	struct server *s;
+	bool ok;
+};
+
+static void replay_one(const char *key, void *value, void *arg)
+{
+	const struct rs_named *v = value;
+	struct replay_ctx *rc = arg;
+
+	(void)key;
+	if (!rc->ok || !v->parse_len)
+		return;
+	rc->ok = buf_append(&rc->s->scratch, v->sql + strlen(v->sql) + 1, v->parse_len) &&
+		 rt_push(&rc->s->rt, RT_PARSE | RT_SWALLOW | RT_INJECTED);
+}
+
+/*
+ * A server of NODE joins the session after it made named statements (the
+ * node was attached or recovered since): they are prepared there too, so
+ * that the session's Binds work on every node.  Answers swallowed; a Parse
+ * that fails there fails alone (the Sync ends the error).
+ */
+bool rs_replay_statements(struct rsess *rs, int node)
+{
+	struct server *s = rs->slot[node].srv;
+	struct replay_ctx rc = { s, true };
+	uv_buf_t b;
+
+	if (!s || !rs->stmts.count)
+		return true;
+	strmap_foreach(&rs->stmts, replay_one, &rc);
+	if (!rc.ok || !msg_empty(&s->scratch, 'S') || !rt_push(&s->rt, RT_SYNC | RT_SWALLOW | RT_INJECTED)) {
+		buf_reset(&s->scratch);
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return false;
+	}
+	log_debug("C-%p: named statements prepared again on node %d", (void *)rs->c, node);
+	b = uv_buf_init((char *)s->scratch.data, (unsigned int)s->scratch.len);
+	if (pstream_send(&s->ps, &b, 1) < 0) {
+		buf_reset(&s->scratch);
+		server_close(s, "write failed");
+		return rs->c->state != CL_CLOSING;
+	}
+	buf_reset(&s->scratch);
+	server_resume(s);
+	return true;
+}
+
 /* Hold a server of every live node (in node order, so that sessions never
  * wait for each other in a cycle).  false: waiting, or the client closed. */
 bool rs_ensure_servers(struct rsess *rs)
@@ -351,6 +400,8 @@ bool rs_ensure_servers(struct rsess *rs)
 		}
 		client_set_state(c, CL_ACTIVE);
 		rsess_adopt(c, s);
+		if (!rs_replay_statements(rs, i))
+			return false;
 	}
 	if (c->state == CL_IDLE)
 		client_set_state(c, CL_ACTIVE);
@@ -360,9 +411,12 @@ bool rs_ensure_servers(struct rsess *rs)
 void rsess_server_ready(struct client *c, struct server *s)
 {
 	struct rsess *rs = c->rs;
+	int node = s->pool->node;
 
 	client_set_state(c, CL_ACTIVE);
 	rsess_adopt(c, s);
+	if (node >= 0 && node < rs->n_nodes && rs->slot[node].srv == s && !rs_replay_statements(rs, node))
+		return;
 	if (rs->step == RS_ACQUIRE)
 		rs->step = RS_NONE;
 	rsess_process(c);
