@@ -61,6 +61,7 @@ struct worker;
 struct pool;
 struct server;
 struct rsess;
+struct admin_session;
 
 /* A protocol-level prepared statement the client created (transaction pooling). */
 struct client_stmt {
@@ -107,6 +108,7 @@ struct client {
 	int auth_method_pending;         /* enum hba_method while auth_query runs */
 	struct strmap stmts;             /* name -> struct client_stmt */
 	struct rsess *rs;                /* replication mode: the session (rsess.h) */
+	struct admin_session *admin;     /* the admin console (admin.h), answered by pgchorus */
 };
 
 struct server {

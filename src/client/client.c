@@ -9,6 +9,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "pgchorus/admin.h"
 #include "pgchorus/client.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
@@ -69,6 +70,7 @@ static void client_close_cb(uv_handle_t *h)
 	pstream_cleanup(&c->ps);
 	client_free_statements(c);
 	rsess_free(c);
+	admin_session_free(c->admin);
 	for (int i = 0; i < TP_COUNT; i++)
 		free(c->params[i]);
 	free(c->login_sig);
@@ -199,6 +201,10 @@ static void client_on_drain(struct pstream *ps)
 {
 	struct client *c = ps->owner;
 
+	if (c->admin) {
+		admin_drained(c);
+		return;
+	}
 	/* The client took our output: the server may send more. */
 	if (c->rs) {
 		rsess_client_drained(c);
@@ -355,6 +361,8 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 		return;
 	if (c->state == CL_STARTUP || c->state == CL_AUTH)
 		client_startup(c);
+	else if (c->admin)
+		admin_process(c);
 	else
 		client_process(c);
 }

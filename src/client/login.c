@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "pgchorus/admin.h"
 #include "pgchorus/cancel.h"
 #include "pgchorus/client.h"
 #include "pgchorus/codec.h"
@@ -150,6 +151,15 @@ void client_auth_done(struct client *c)
 
 	if (w->run != WORKER_RUNNING) {
 		client_close(c, SQLSTATE_ADMIN_SHUTDOWN, "pgchorus is shutting down");
+		return;
+	}
+	if (admin_is_console(c->database)) {
+		/* The admin console answers itself: no node, no pool (src/admin/). */
+		if (!client_assign_cancel_key(c)) {
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return;
+		}
+		admin_login(c);
 		return;
 	}
 	node = node_primary();
@@ -332,7 +342,9 @@ void client_startup(struct client *c)
 			if (!client_auth_step(c))
 				return;
 		} else {
-			if (c->state == CL_IDLE || c->state == CL_ACTIVE)
+			if (c->admin)
+				admin_process(c);
+			else if (c->state == CL_IDLE || c->state == CL_ACTIVE)
 				client_process(c);
 			return;
 		}

@@ -1,0 +1,133 @@
+/*
+ * admin-int.h - inside the admin console: the command table, parsed
+ * commands and the result a command builds.  Used by console.c (the
+ * protocol), command.c (parsing, results) and cmd_*.c (the commands).
+ *
+ * Adding a command: write its run function and add a line to a table in a
+ * cmd_*.c file (a new file: add its table to admin_cmd_sets in command.c).
+ */
+#ifndef PGCHORUS_ADMIN_INT_H
+#define PGCHORUS_ADMIN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgchorus/buf.h"
+#include "pgchorus/codec.h"
+#include "pgchorus/config.h"
+
+#define ADMIN_MAX_ARGS 4
+#define ADMIN_MAX_COLS 32
+/* Commands in one Query message. */
+#define ADMIN_MAX_CALLS 64
+
+/* Column types (PostgreSQL type OIDs). */
+enum admin_type {
+	ADMIN_BOOL = 16,
+	ADMIN_INT8 = 20,
+	ADMIN_INT4 = 23,
+	ADMIN_TEXT = 25,
+	ADMIN_FLOAT8 = 701,
+};
+
+struct admin_col {
+	const char *name;
+	enum admin_type type;
+};
+
+struct admin_res;
+
+struct admin_cmd {
+	/* Words matched case-insensitively, separated by one space; "%d" is an
+	 * integer argument (a node id...), passed to run in ARGS in order. */
+	const char *pattern;
+	const char *usage;            /* for the help: "DETACH NODE n" */
+	const char *tag;              /* CommandComplete tag */
+	const struct admin_col *cols; /* NULL: no rows (the tag alone) */
+	int n_cols;
+	void (*run)(struct admin_res *r, const int64_t *args);
+};
+
+struct admin_cmd_set {
+	const struct admin_cmd *cmds;
+	size_t n;
+};
+
+/* cmd_nodes.c: SHOW NODES, SHOW POOL_NODES, SHOW RECOVERY, DETACH/ATTACH/RECOVER NODE. */
+extern const struct admin_cmd_set admin_cmds_nodes;
+
+/* One parsed command: CMD NULL is an empty statement.  TEXT (LEN bytes, not
+ * NUL-terminated) is its source, for the log; it points into the string
+ * that was parsed. */
+struct admin_call {
+	const struct admin_cmd *cmd;
+	int64_t args[ADMIN_MAX_ARGS];
+	const char *text;
+	int len;
+};
+
+/* An error for the client: SQLSTATE, message and an optional hint. */
+struct admin_err {
+	char sqlstate[6];
+	char message[256];
+	char hint[512];
+};
+
+/*
+ * Parse SQL (NUL-terminated): statements separated by ';', each matched
+ * against the command table.  Fills CALLS (MAX entries) in order, empty
+ * statements left out.  Returns how many (0: nothing but blanks and
+ * comments), or -1 with ERR set (42601: not a command; 54000: too many).
+ * Nothing is parsed twice and nothing runs: a syntax error anywhere means
+ * no command of SQL runs, as in PostgreSQL.
+ */
+int admin_parse(const char *sql, struct admin_call *calls, int max, struct admin_err *err);
+
+/* The result of one command, built by its run function. */
+struct admin_res {
+	const struct config *cfg;     /* the worker's settings */
+	const char *user;             /* who runs the command (for the log) */
+	const char *addr;
+	const struct admin_cmd *cmd;
+	const int16_t *formats;       /* per column: 0 text, 1 binary; NULL: all text */
+	struct buf rows;              /* DataRow messages */
+	struct buf notices;           /* NoticeResponse messages */
+	uint64_t n_rows;
+	struct msg_builder row;       /* the DataRow being built */
+	int col;                      /* its next column */
+	bool failed;                  /* ERR is set: the client gets an ErrorResponse */
+	struct admin_err err;
+};
+
+void admin_res_init(struct admin_res *r, const struct config *cfg, const char *user, const char *addr,
+		    const struct admin_cmd *cmd, const int16_t *formats);
+void admin_res_free(struct admin_res *r);
+/* Run CALL (not empty) into R: logged, then CALL->cmd->run. */
+void admin_execute(const struct admin_call *call, struct admin_res *r);
+
+/* For run functions.  A row: admin_row_begin, one put per column (of the
+ * column's type; put_null for any), admin_row_end. */
+void admin_row_begin(struct admin_res *r);
+void admin_put_null(struct admin_res *r);
+void admin_put_text(struct admin_res *r, const char *s);
+void admin_put_int(struct admin_res *r, int64_t v);  /* int4 or int8 */
+void admin_put_float(struct admin_res *r, double v); /* float8 */
+void admin_put_bool(struct admin_res *r, bool v);
+/* Seconds since the epoch as UTC timestamp text (a text column); 0 -> NULL. */
+void admin_put_time(struct admin_res *r, double t);
+void admin_row_end(struct admin_res *r);
+/* The command failed: no rows, an ErrorResponse with SQLSTATE and the message. */
+void admin_error(struct admin_res *r, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A NoticeResponse sent before the result. */
+void admin_notice(struct admin_res *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Append an ErrorResponse or NoticeResponse (SEVERITY) to B.  false on OOM. */
+bool admin_msg_error(struct buf *b, const char *severity, const struct admin_err *e)
+	__attribute__((warn_unused_result));
+/* Append a RowDescription of CMD's columns with FORMATS (NULL: text), or NoData. */
+bool admin_msg_row_description(struct buf *b, const struct admin_cmd *cmd, const int16_t *formats)
+	__attribute__((warn_unused_result));
+
+#endif
