@@ -184,6 +184,7 @@ struct rsess {
 	bool client_got;           /* the leader's answers of the step reached the client (no re-run) */
 	bool err_lost;             /* in 'E': the node whose transaction failed was lost */
 	bool primary_moved;        /* the primary changed during the open transaction */
+	uint64_t units_done;       /* units answered so far */
 	bool gate_in;              /* counted as an open write transaction (rgate.c) */
 	bool gate_waiting;         /* in the worker's gate_waiters (RS_GATE) */
 	struct list gate_link;
@@ -195,6 +196,7 @@ struct rs_named {
 	int now_param;         /* Bind appends the transaction time as this parameter (0: no) */
 	struct ship_stmt ship; /* row shipping analysis of the statement (kind SHIP_NO: none) */
 	uint32_t parse_len;    /* bytes of the Parse message kept after sql (0: none) */
+	uint64_t unit_no;      /* rsess.units_done when it was parsed */
 	char sql[];            /* text, kept for transaction control (BEGIN replay); then the Parse */
 };
 

@@ -52,8 +52,8 @@ static bool rs_set_sql(struct rsess *rs, const char *sql)
 
 /* PARSE (LEN bytes, may be NULL): the Parse message, kept for a node the
  * session takes a server of later (rs_replay_statements). */
-static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_info *si, const char *sql,
-			int now_param, const struct ship_stmt *ship, const uint8_t *parse, uint32_t len)
+static bool rs_put_info(struct rsess *rs, struct strmap *m, const char *name, const struct stmt_info *si,
+			const char *sql, int now_param, const struct ship_stmt *ship, const uint8_t *parse, uint32_t len)
 {
 	size_t n = si->cls == STMT_TXN && sql ? strlen(sql) : 0;
 	struct rs_named *v = malloc(sizeof(*v) + n + 1 + (parse ? len : 0));
@@ -69,6 +69,7 @@ static bool rs_put_info(struct strmap *m, const char *name, const struct stmt_in
 		memset(&v->ship, 0, sizeof(v->ship));
 	memcpy(v->sql, n ? sql : "", n + 1);
 	v->parse_len = parse ? len : 0;
+	v->unit_no = rs->units_done;
 	if (parse)
 		memcpy(v->sql + n + 1, parse, len);
 	if (!strmap_put(m, name, v, &old)) {
@@ -135,7 +136,7 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 			return true;
 		}
 		rs->u_state = true;
-		if (!rs_put_info(&rs->stmts, name, si, sql, rs->rw_now_param, &rs->rw_ship, msg, len) ||
+		if (!rs_put_info(rs, &rs->stmts, name, si, sql, rs->rw_now_param, &rs->rw_ship, msg, len) ||
 		    !rs_unit_add(&rs->state, msg, len))
 			return !(*oom = true);
 		return true;
@@ -159,7 +160,7 @@ static bool rs_note(struct rsess *rs, uint8_t type, const uint8_t *msg, uint32_t
 		if (!*portal) {
 			rs->unnamed_portal = *si;
 			rs->unnamed_portal_ship = *ship;
-		} else if (!rs_put_info(&rs->portals, portal, si, NULL, 0, ship, NULL, 0))
+		} else if (!rs_put_info(rs, &rs->portals, portal, si, NULL, 0, ship, NULL, 0))
 			return !(*oom = true);
 		return true;
 	}

@@ -278,6 +278,7 @@ void rs_finish(struct rsess *rs)
 	}
 	if (rs->txn == 'I')
 		rs_txn_reset(rs);
+	rs->units_done++;
 	corder_end(rs->commit_ticket);
 	rs->commit_ticket = 0;
 	rs->step = RS_NONE;
@@ -311,6 +312,7 @@ void rs_local_error(struct rsess *rs, const char *sqlstate, const char *text)
 
 struct replay_ctx {
 	struct server *s;
+	uint64_t before; /* statements of earlier units only: the unit's own Parse is in the unit */
 	bool ok;
 };
 
@@ -320,7 +322,7 @@ static void replay_one(const char *key, void *value, void *arg)
 	struct replay_ctx *rc = arg;
 
 	(void)key;
-	if (!rc->ok || !v->parse_len)
+	if (!rc->ok || !v->parse_len || v->unit_no >= rc->before)
 		return;
 	rc->ok = buf_append(&rc->s->scratch, v->sql + strlen(v->sql) + 1, v->parse_len) &&
 		 rt_push(&rc->s->rt, RT_PARSE | RT_SWALLOW | RT_INJECTED);
@@ -335,12 +337,16 @@ static void replay_one(const char *key, void *value, void *arg)
 bool rs_replay_statements(struct rsess *rs, int node)
 {
 	struct server *s = rs->slot[node].srv;
-	struct replay_ctx rc = { s, true };
+	struct replay_ctx rc = { s, rs->units_done, true };
+	size_t mark;
 	uv_buf_t b;
 
 	if (!s || !rs->stmts.count)
 		return true;
+	mark = s->scratch.len;
 	strmap_foreach(&rs->stmts, replay_one, &rc);
+	if (rc.ok && s->scratch.len == mark)
+		return true; /* none of an earlier unit */
 	if (!rc.ok || !msg_empty(&s->scratch, 'S') || !rt_push(&s->rt, RT_SYNC | RT_SWALLOW | RT_INJECTED)) {
 		buf_reset(&s->scratch);
 		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
