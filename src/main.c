@@ -91,6 +91,7 @@ static void on_signal(uv_signal_t *h, int signum)
 			break;
 		log_info("SIGTERM: graceful shutdown (no new connections, transactions may finish)");
 		shutdown_level = 1;
+		recovery_stop(); /* while the workers still run: it may resume paused writes */
 		workers_broadcast(INBOX_SHUTDOWN, NULL);
 		break;
 	case SIGINT:
@@ -98,6 +99,7 @@ static void on_signal(uv_signal_t *h, int signum)
 			break;
 		log_info("SIGINT: fast shutdown");
 		shutdown_level = 2;
+		recovery_stop();
 		workers_broadcast(INBOX_FAST_SHUTDOWN, NULL);
 		break;
 	}

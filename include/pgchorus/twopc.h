@@ -93,6 +93,7 @@ size_t twopc_inflight_count(const struct twopc_inflight *set);
 struct twopc_node {
 	int id;
 	const char *conninfo;
+	bool skip;             /* not in service (down, detached): counted unreachable, not connected to */
 };
 
 /* What one resolver run did.  Gids are counted once each, whatever the number of nodes. */

@@ -362,6 +362,7 @@ void workers_join(void)
 		uv_thread_join(&pgc_runtime.workers[i].thread);
 		uv_mutex_destroy(&pgc_runtime.workers[i].inbox_lock);
 	}
+	pgc_runtime.n_workers = 0; /* nothing is posted to them any more */
 	free(pgc_runtime.workers);
 	pgc_runtime.workers = NULL;
 }

@@ -838,8 +838,8 @@ void recovery_stop(void)
 	config_unref(rc_cfg);
 	rc_cfg = NULL;
 	rc_started = false;
-	uv_cond_destroy(&rc_cond);
-	uv_mutex_destroy(&rc_lock);
+	/* rc_lock and rc_cond stay: an admin command may still arrive (it is
+	 * refused: the thread is not running) until the workers are gone. */
 }
 
 /* Common checks of a request (rc_lock held).  0, or -1 with ERR. */

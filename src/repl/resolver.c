@@ -253,10 +253,13 @@ static void ensure_all(const struct settings *s)
 
 	for (int k = 0; k < s->n; k++) {
 		int id = s->nodes[k].id;
-		PGconn *base = connect_logged(id, s->nodes[k].conninfo, s->database);
+		PGconn *base;
 		PGresult *dbs;
 		const char *base_db;
 
+		if (node_get(id) && atomic_load(&node_get(id)->state) != NODE_UP)
+			continue; /* out of service: it gets the table when it is recovered from a node that has it */
+		base = connect_logged(id, s->nodes[k].conninfo, s->database);
 		if (!base)
 			continue;
 		base_db = PQdb(base);
@@ -301,6 +304,9 @@ static int run_resolve(const struct settings *s, const char *when, char *err, si
 {
 	struct twopc_report rep;
 
+	/* Nodes out of service are left alone (and not connected to every run). */
+	for (int k = 0; k < s->n; k++)
+		s->nodes[k].skip = node_get(s->nodes[k].id) && atomic_load(&node_get(s->nodes[k].id)->state) != NODE_UP;
 	if (twopc_resolve(s->nodes, s->n, R.instance, R.boot, s->grace, R.inflight, &rep, err, errlen) < 0) {
 		log_error("resolver: %s run failed: %s", when, err);
 		return -1;

@@ -1007,7 +1007,7 @@ int twopc_resolve(const struct twopc_node *nodes, int n, const char *instance, u
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int k = 0; k < n && !r.oom; k++) {
-		r.ns[k].reachable = node_list(&r, k);
+		r.ns[k].reachable = !nodes[k].skip && node_list(&r, k);
 		if (!r.ns[k].reachable)
 			report->unreachable_nodes++;
 	}
