@@ -85,7 +85,7 @@ struct hook_args {
 /* Fill A for node NODE and the current primary, from CFG (strings point into CFG). */
 void hook_args_for(const struct config *cfg, int node, struct hook_args *a);
 /* Expand the placeholders of TMPL into OUT (N bytes).  Returns the length the
- * whole expansion needs (as snprintf); values are shell-quoted. */
+ * whole expansion needs (as snprintf); values are substituted raw, not shell-quoted. */
 size_t hook_expand(const char *tmpl, const struct hook_args *a, char *out, size_t n);
 /* Main thread, before anything runs hooks / at exit. */
 int hooks_start(uv_loop_t *loop);
