@@ -119,12 +119,16 @@ log=$DEMO_DIR/pgchorus.log
 	echo "pidfile = \"\";"
 	echo "query_wait_timeout = 120;"
 	echo "server_reset_query = \"DISCARD ALL\";"
+	echo "health_check = { period = 2; timeout = 3; retries = 1; retry_delay = 0.5; };"
+	echo "state_file = \"$DEMO_DIR/pgchorus.state\";"
+	echo "admin_users = \"postgres\";"
 	echo "nodes = ("
 	for ((k = 0; k < NODE_COUNT; k++)); do
 		var=NODE${k}_PORT
 		sep=","
 		[ "$k" -eq $((NODE_COUNT - 1)) ] && sep=""
-		echo "  { host = \"127.0.0.1\"; port = ${!var}; weight = 1.0; }$sep"
+		dvar=NODE${k}_DIR
+		echo "  { host = \"127.0.0.1\"; port = ${!var}; weight = 1.0; data_dir = \"${!dvar:-$DEMO_DIR/cluster/node$k}\"; }$sep"
 	done
 	echo ");"
 } >"$conf"
@@ -168,6 +172,8 @@ A test query through it was answered by the node on port $served_by.
                  $PGBIN/pgbench -h 127.0.0.1 -p $port -U postgres -M prepared -c 16 -T 10 postgres
   Compare nodes: for p in $PORTS; do $PGBIN/psql -X -At -h 127.0.0.1 -p \$p -U postgres \\
                    -c 'select sum(abalance) from pgbench_accounts' postgres; done
+  Admin console: psql -h 127.0.0.1 -p $port -U postgres pgchorus -c 'SHOW NODES'
+                 (kill -9 a node's postmaster, then: RECOVER NODE n; SHOW RECOVERY)
   A node:        $CLUSTER_SH psql $DEMO_DIR/cluster 0
   Configuration: $conf
   Logs:          $log

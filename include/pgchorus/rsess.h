@@ -184,6 +184,7 @@ struct rsess {
 	bool client_got;           /* the leader's answers of the step reached the client (no re-run) */
 	bool err_lost;             /* in 'E': the node whose transaction failed was lost */
 	bool primary_moved;        /* the primary changed during the open transaction */
+	bool fo_order;             /* holds the failover barrier: its shipped rows (RS_ORDER) are not sent yet */
 	uint64_t units_done;       /* units answered so far */
 	bool gate_in;              /* counted as an open write transaction (rgate.c) */
 	bool gate_waiting;         /* in the worker's gate_waiters (RS_GATE) */
@@ -280,6 +281,9 @@ void rs_gate_wake(struct worker *w);
 void rfail_barrier_add(int n);
 /* rfail.c: the slot's writes that held the failover barrier are done. */
 void rs_fo_release(struct rs_slot *sl);
+/* rfail.c: RS_ORDER ended (the rows went out): the rows hold the barrier
+ * on each node instead of the session, until they are applied. */
+void rs_fo_order_done(struct rsess *rs);
 /* rfail.c: server S of C's session failed (connection lost, FATAL error):
  * its node is failed and the session goes on without it. */
 void rsess_server_failed(struct client *c, struct server *s, const char *why);

@@ -317,6 +317,12 @@ static bool fo_blocked(void)
  * and hold the barrier until they are done. */
 static void rs_fo_flush(struct rsess *rs)
 {
+	if (rs->step == RS_ORDER && !rs->fo_order) {
+		/* Rows the old primary gave wait for commits to end before they
+		 * go out: the barrier waits for them too (rs_fo_order_done). */
+		rs->fo_order = true;
+		rfail_barrier_add(1);
+	}
 	for (int i = 0; i < rs->n_nodes; i++) {
 		struct rs_slot *sl = &rs->slot[i];
 
@@ -331,6 +337,28 @@ static void rs_fo_flush(struct rsess *rs)
 		sl->fo_hold = true;
 		rfail_barrier_add(1);
 	}
+}
+
+void rs_fo_order_done(struct rsess *rs)
+{
+	if (!rs->fo_order)
+		return;
+	rs->fo_order = false;
+	if (rs->c->state != CL_CLOSING) {
+		for (int i = 0; i < rs->n_nodes; i++) {
+			struct rs_slot *sl = &rs->slot[i];
+
+			if (!sl->srv || sl->fo_hold)
+				continue;
+			if (!rs_flush_pending(rs, i) || rs->c->state == CL_CLOSING)
+				break;
+			if (sl->srv && !rt_idle(&sl->srv->rt)) {
+				sl->fo_hold = true;
+				rfail_barrier_add(1);
+			}
+		}
+	}
+	rfail_barrier_add(-1);
 }
 
 /* ---- pause of writes ---- */
@@ -366,9 +394,36 @@ void rs_gate_leave(struct rsess *rs)
 	rgate_leave();
 }
 
+/* The barrier is held long: say which sessions of W hold it (janitor). */
+static void fo_report(struct worker *w)
+{
+	struct list *it, *tmp;
+
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *c = list_entry(it, struct client, link);
+		struct rsess *rs = c->rs;
+
+		if (!rs)
+			continue;
+		for (int i = 0; i < rs->n_nodes; i++) {
+			struct rs_slot *sl = &rs->slot[i];
+
+			if (sl->fo_hold)
+				log_warning("failover barrier: C-%p holds it on node %d: step %d, txn %c, busy %d, "
+					    "tracker idle %d, deferred %zu bytes, in_txn %d, z %c", (void *)c, i,
+					    (int)rs->step, rs->txn, sl->busy, sl->srv ? rt_idle(&sl->srv->rt) : -1,
+					    sl->pend.msgs.len, sl->in_txn, sl->z);
+		}
+	}
+}
+
 void rs_gate_wake(struct worker *w)
 {
 	struct list *it;
+
+	if (atomic_load(&fo_hold) > 0 && uv_hrtime() / 1000000 - atomic_load(&fo_since) > 3000 &&
+	    uv_hrtime() / 1000000 - atomic_load(&fo_since) < 4100)
+		fo_report(w);
 
 	if (repl_writes_paused() || fo_blocked())
 		return;

@@ -124,6 +124,7 @@ void rsess_release(struct client *c)
 	corder_end(rs->commit_ticket);
 	rs->commit_ticket = 0;
 	rs_ship_unwait(rs);
+	rs_fo_order_done(rs);
 	rs_gate_leave(rs);
 	if (rs->gid_live) {
 		/* Prepared somewhere, perhaps: the resolver finishes it. */

@@ -1096,11 +1096,13 @@ void rs_ship_order_wake(struct worker *w)
 			rs->order_rerun = false;
 			rs->step = RS_NONE;
 			rs->u_ready = true;
+			rs_fo_order_done(rs);
 			if (!rs->in_process)
 				rsess_process(rs->c);
 			continue;
 		}
 		rs->step = RS_PRIMARY;
 		rs_ship_go(rs);
+		rs_fo_order_done(rs);
 	}
 }

@@ -115,6 +115,17 @@ fault() {
 		[ "$j" != "$k" ] && others+=("$j")
 	done
 	start_pgbench_db "$name" postgres -c 16 -j 2 -T 10
+	if [ -n "${DEBUG_LOCKS:-}" ]; then
+		(
+			for ((i = 0; i < 40; i++)); do
+				for j in 0 1 2; do
+					node_sql "$j" "select '$name node $j t=$i', now()::time, pid, backend_xid, wait_event_type, wait_event, state, left(query, 70) from pg_stat_activity where backend_type = 'client backend' and state <> 'idle' and pid <> pg_backend_pid()" 2>/dev/null
+					node_sql "$j" "select '$name node $j prepared', gid, prepared from pg_prepared_xacts" 2>/dev/null
+				done
+				sleep 1
+			done
+		) >>"$TEST_TMP/locks.log" 2>&1 &
+	fi
 	sleep 3
 	pid=$(postmaster_pid "$k")
 	from=$(($(wc -l <"$CHORUS_LOG") + 1))
@@ -145,6 +156,7 @@ fault() {
 fault "a_kill9_standby" 2 kill9
 if [ "$RECOVER" = 1 ]; then
 	fault "b_kill9_primary" 0 kill9
+	[ -n "${STOP_AFTER_B:-}" ] && exit 0
 	fault "c_stop" 1 stop
 	fault "d_immediate" 2 immediate
 else
