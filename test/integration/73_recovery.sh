@@ -207,5 +207,23 @@ recover_under_load F 1
 check "F: the hook scripts ran" grep -q 'recovery_2nd_stage_command.*exited with status 0' "$CHORUS_LOG"
 check_all_tables_identical "F: every table identical on the 3 nodes"
 
+# ---- G: min_nodes ---------------------------------------------------------------
+
+conf 'min_nodes = 3;'
+from=$(grep -c 'configuration reloaded' "$CHORUS_LOG")
+chorus_reload
+check "G: configuration reloaded (min_nodes = 3)" wait_until 10 \
+	awk -v n="$from" '/configuration reloaded/ { c++ } END { exit !(c > n) }' "$CHORUS_LOG"
+check "G: DETACH NODE 2" admin 'DETACH NODE 2'
+out=$(with_timeout 10 psql -X -h 127.0.0.1 -p "$CHORUS_PORT" -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -qAt \
+	-c "update pgbench_accounts set filler = 'g' where aid = 5" 2>&1)
+check_match "G: 2 of 3 nodes up, min_nodes = 3: a write fails with 25006" '25006' "$out"
+check_eq "G: ... and reads go on" 1 "$(chorus_sql 'select count(*) from pgbench_branches')"
+check "G: ATTACH NODE 2 (it missed no write)" admin 'ATTACH NODE 2'
+check "G: node 2 is up again" wait_until 20 node_is 2 up
+check "G: writes work again" chorus_sql "update pgbench_accounts set filler = 'g' where aid = 5"
+check_eq "G: the write reached every node" "$(same3 g)" \
+	"$(per_node q "select trim(filler) from pgbench_accounts where aid = 5")"
+
 chorus_stop TERM 30
 diag "73_recovery took $((SECONDS - START)) s"
