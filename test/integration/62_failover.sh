@@ -79,13 +79,13 @@ live_identical() {
 	if [ "$same" = 1 ]; then ok "$desc"; else not_ok "$desc"; fi
 }
 
-# recover K: RECOVER NODE K under load, then the checks
+# recover K WHAT MODE: RECOVER NODE K under load (pgbench -M MODE), then the checks
 recover() {
-	local k=$1 what=$2 pause
+	local k=$1 what=$2 mode=$3 pause
 	if [ "$RECOVER" != 1 ]; then
 		return
 	fi
-	start_pgbench_db "rec$k" postgres -c 16 -j 2 -T 12
+	start_pgbench_db "rec$k" postgres -M "$mode" -c 16 -j 2 -T 12
 	sleep 2
 	if with_timeout 10 psql -X -h 127.0.0.1 -p "$CHORUS_PORT" -U postgres -d pgchorus -qAt -c "RECOVER NODE $k" \
 		>"$TEST_TMP/recover-$k.out" 2>&1; then
@@ -96,7 +96,7 @@ recover() {
 	fi
 	check "$what: node $k is up again after online recovery (60 s)" wait_until 60 node_is "$k" up ||
 		diag "$(with_timeout 10 psql -X -h 127.0.0.1 -p "$CHORUS_PORT" -U postgres -d pgchorus -c 'SHOW RECOVERY' 2>&1)"
-	finish_pgbench "rec$k" "$what: pgbench tpcb 16 clients during the recovery of node $k"
+	finish_pgbench "rec$k" "$what: pgbench -M $mode tpcb 16 clients during the recovery of node $k"
 	pause=$(with_timeout 10 psql -X -h 127.0.0.1 -p "$CHORUS_PORT" -U postgres -d pgchorus -qAt -F ' ' \
 		-c 'SHOW RECOVERY' 2>/dev/null | awk '{ print $7 }')
 	diag "$what: write pause during the online recovery of node $k: ${pause:-?} ms"
@@ -108,13 +108,14 @@ recover() {
 	check_nodes_no_prepared "$what: no prepared transaction left on any node"
 }
 
-# fault NAME K HOW: pgbench load, the fault HOW on node K, then the checks
+# fault NAME K HOW MODE RMODE: pgbench -M MODE load, the fault HOW on node K,
+# then the checks; then its recovery under pgbench -M RMODE
 fault() {
-	local name=$1 k=$2 how=$3 t0 t1 others=() j pid from
+	local name=$1 k=$2 how=$3 mode=$4 rmode=$5 t0 t1 others=() j pid from
 	for ((j = 0; j < NODE_COUNT; j++)); do
 		[ "$j" != "$k" ] && others+=("$j")
 	done
-	start_pgbench_db "$name" postgres -c 16 -j 2 -T 10
+	start_pgbench_db "$name" postgres -M "$mode" -c 16 -j 2 -T 10
 	if [ -n "${DEBUG_LOCKS:-}" ]; then
 		(
 			for ((i = 0; i < 40; i++)); do
@@ -139,7 +140,7 @@ fault() {
 		t1=$(date +%s.%N)
 		diag "$name: node $k detached after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s (health_check period 1 s, timeout 2 s)"
 	fi
-	finish_pgbench "$name" "$name: pgbench tpcb 16 clients across the fault (0 failed, every session kept)"
+	finish_pgbench "$name" "$name: pgbench -M $mode tpcb 16 clients across the fault (0 failed, every session kept)"
 	[ "$how" = stop ] && kill -CONT "$pid" 2>/dev/null
 	check_eq "$name: SHOW NODES says node $k is down" "down" "$(node_status "$k")"
 	live_identical "$name: the remaining nodes ${others[*]} are identical" "${others[@]}"
@@ -150,17 +151,15 @@ fault() {
 		# the stopped postmaster still runs (continued): stop it for recovery
 		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(node_dir "$k")" stop -m immediate >/dev/null 2>&1
 	fi
-	recover "$k" "$name"
+	recover "$k" "$name" "$rmode"
 }
 
-fault "a_kill9_standby" 2 kill9
+fault "a_kill9_standby" 2 kill9 simple prepared
+fault "b_kill9_primary" 0 kill9 extended simple
 if [ "$RECOVER" = 1 ]; then
-	fault "b_kill9_primary" 0 kill9
 	[ -n "${STOP_AFTER_B:-}" ] && exit 0
-	fault "c_stop" 1 stop
-	fault "d_immediate" 2 immediate
-else
-	fault "b_kill9_primary" 0 kill9
+	fault "c_stop" 1 stop prepared extended
+	fault "d_immediate" 2 immediate simple prepared
 fi
 
 diag "62_failover took $((SECONDS - START)) s"
