@@ -38,6 +38,9 @@ void client_set_state(struct client *c, enum client_state st);
 void client_startup(struct client *c);
 /* login.c: authentication succeeded: AuthenticationOk, parameters, ready. */
 void client_auth_done(struct client *c);
+/* login.c: replication mode, the login node cannot be reached (and is no longer
+ * up): log in through the new primary. */
+void client_login_retry(struct client *c);
 /* auth.c: choose the method and start the exchange (or call client_auth_done). */
 void client_auth_begin(struct client *c);
 /* auth.c: a message of TYPE arrived in state CL_AUTH. */

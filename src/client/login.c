@@ -211,6 +211,29 @@ void client_auth_done(struct client *c)
 }
 
 /*
+ * The login server of C's node could not be reached and the node is no
+ * longer up (replication mode): the login goes on with the new primary.
+ */
+void client_login_retry(struct client *c)
+{
+	int node = node_primary();
+	struct server *s;
+
+	if (node < 0) {
+		client_close(c, SQLSTATE_CONNECTION_FAILURE, "no PostgreSQL node is available");
+		return;
+	}
+	c->pool = pool_get(c->w, c->database, c->user, node);
+	if (!c->pool) {
+		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	s = pool_acquire(c->pool, c);
+	if (s && c->state == CL_LOGIN_WAIT)
+		client_server_ready(c, s);
+}
+
+/*
  * SSLRequest: 'S' and a TLS handshake when TLS is configured, else 'N'.
  * GSSENCRequest: always 'N'.  Like PostgreSQL, a second request is refused,
  * and so are bytes sent behind the request before the answer (they could

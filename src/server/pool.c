@@ -289,10 +289,18 @@ void pool_connect_failed(struct pool *p, const char *reason)
 	struct client *c;
 
 	while ((c = pool_wait_pop(p)) != NULL) {
-		if (c->rs && c->state == CL_WAIT)
+		if (c->rs && c->state == CL_WAIT) {
 			rs_pool_connect_failed(c, p->node, reason); /* the session goes on without the node */
-		else
+		} else if (c->rs && c->state == CL_LOGIN_WAIT && p->w->cfg->failover_on_backend_error) {
+			/* logging in through a node that cannot be reached: another node */
+			node_fail(p->node, reason);
+			if (node_primary() >= 0 && node_primary() != p->node)
+				client_login_retry(c);
+			else
+				client_close(c, SQLSTATE_CONNECTION_FAILURE, "%s", reason);
+		} else {
 			client_close(c, SQLSTATE_CONNECTION_FAILURE, "%s", reason);
+		}
 	}
 	if (p->w->cfg->mode == RUN_MODE_REPLICATION)
 		health_check_now(p->node);

@@ -162,4 +162,20 @@ if [ "$RECOVER" = 1 ]; then
 	fault "d_immediate" 2 immediate simple prepared
 fi
 
+# A client that logs in while the primary is dead and not yet detected (no
+# health checks) gets the next node: the failed login connection detaches it.
+if [ "$RECOVER" = 1 ]; then
+	chorus_conf 'mode = "replication";' 'pool_mode = "session";' 'pool_size = 40;' 'instance_name = "t62";' \
+		'resolver_period = 1;' 'resolver_grace = 2;' 'health_check = { period = 0; };' \
+		"state_file = \"$TEST_TMP/pgchorus.state\";" "nodes = ($nodes
+);"
+	chorus_stop TERM 30
+	chorus_start
+	kill -KILL "$(postmaster_pid 0)"
+	sleep 0.5
+	check_eq "login while the primary is dead and undetected: the query is answered" 1 "$(chorus_sql 'select 1' 2>&1)"
+	check_eq "... and node 0 is down" down "$(node_status 0)"
+	check "... and a write works" chorus_sql 'update pgbench_branches set filler = filler'
+fi
+
 diag "62_failover took $((SECONDS - START)) s"

@@ -262,12 +262,12 @@ TEST(test_twopc_resolve_arguments)
 {
 	/* A unix socket directory that does not exist: the connection fails at once. */
 	const struct twopc_node nodes[2] = {
-		{ 0, "host=/nonexistent/pgchorus-test port=1 connect_timeout=2" },
-		{ 1, "host=/nonexistent/pgchorus-test port=2 connect_timeout=2" },
+		{ 0, "host=/nonexistent/pgchorus-test port=1 connect_timeout=2", false },
+		{ 1, "host=/nonexistent/pgchorus-test port=2 connect_timeout=2", false },
 	};
 	const struct twopc_node bad_conninfo[2] = {
-		{ 0, "host=/nonexistent/pgchorus-test port=1" },
-		{ 7, "this is not a conninfo" },
+		{ 0, "host=/nonexistent/pgchorus-test port=1", false },
+		{ 7, "this is not a conninfo", false },
 	};
 	struct twopc_report rep;
 	char err[256];
