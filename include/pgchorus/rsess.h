@@ -152,6 +152,7 @@ struct rsess {
 	int unnamed_now_param; /* ... for the unnamed statement */
 	bool rw_now;           /* the message just read (Query, Bind) reads the transaction time */
 	bool time_wait;        /* the primary's transaction time is on its way (rs_time_captured) */
+	int time_node;         /* ... from this node */
 	struct buf now_marks;  /* offsets in unit.msgs of the messages that read the time (uint32_t) */
 	struct rs_unit now_unit; /* the unit for the nodes other than the primary (rs_now_unit) */
 	/* row shipping (rship.c) */

@@ -93,7 +93,9 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 	bool fwd;
 
 	if ((entry & (RT_SHIP | RT_INJECTED)) == (RT_SHIP | RT_INJECTED) && type == 'D' && rs->time_wait &&
-	    node == node_primary()) {
+	    node == rs->time_node) {
+		/* (not node_primary(): the node may have been marked down since
+		 * it answered, by another session) */
 		struct msg_reader r;
 		uint32_t l;
 		const uint8_t *t;

@@ -247,6 +247,7 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 		if (!builder_finish(&mb) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED | RT_SHIP))
 			goto oom;
 		rs->time_wait = true;
+		rs->time_node = node;
 		sl->in_txn = true;
 	} else if (js) {
 		if (!msg_query(out, js) || !rs_entry(sl, s, defer, RT_QUERY | RT_SWALLOW | RT_INJECTED))
