@@ -886,7 +886,20 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 	case S_CONTROL_SOCKET:
 		return read_string(ld, s, name, &cfg->control_socket);
 	case S_LOGFILE:
-		return read_string(ld, s, name, &cfg->logfile);
+		if (!read_string(ld, s, name, &cfg->logfile))
+			return false;
+		if (strncmp(cfg->logfile, "syslog:", 7) == 0) {
+			static const char *const facilities[] = { "daemon", "user", "local0", "local1", "local2", "local3",
+								  "local4", "local5", "local6", "local7", NULL };
+			bool ok = false;
+
+			for (const char *const *f = facilities; *f; f++)
+				ok |= strcmp(cfg->logfile + 7, *f) == 0;
+			if (!ok)
+				return fail(ld, s, name, "unknown syslog facility \"%s\" (daemon, user, local0..local7)",
+					    cfg->logfile + 7);
+		}
+		return true;
 	case S_PIDFILE:
 		return read_string(ld, s, name, &cfg->pidfile);
 	case S_LOG_LEVEL:

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,34 @@
 static _Atomic int cur_level = LOG_LVL_INFO;
 static FILE *log_fp;
 static char *log_path;
+static bool use_syslog;
+
+static const int syslog_levels[] = {
+	[LOG_LVL_ERROR] = LOG_ERR,
+	[LOG_LVL_WARNING] = LOG_WARNING,
+	[LOG_LVL_INFO] = LOG_INFO,
+	[LOG_LVL_DEBUG] = LOG_DEBUG,
+};
+
+/* "syslog" or "syslog:FACILITY" (daemon, local0..local7, user). */
+static int syslog_facility(const char *spec)
+{
+	static const struct {
+		const char *name;
+		int facility;
+	} f[] = {
+		{ "daemon", LOG_DAEMON }, { "user", LOG_USER }, { "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+		{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+
+	if (spec[6] != ':')
+		return LOG_DAEMON;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (strcmp(spec + 7, f[i].name) == 0)
+			return f[i].facility;
+	return -1;
+}
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "ERROR",
@@ -31,6 +60,15 @@ int log_open(const char *file)
 
 	if (!file || !*file) {
 		log_fp = NULL;
+		return 0;
+	}
+	if (strncmp(file, "syslog", 6) == 0 && (file[6] == '\0' || file[6] == ':')) {
+		int facility = syslog_facility(file);
+
+		if (facility < 0)
+			return -EINVAL;
+		openlog("pgchorus", LOG_PID | LOG_NDELAY, facility);
+		use_syslog = true;
 		return 0;
 	}
 	fp = fopen(file, "a");
@@ -84,6 +122,10 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (use_syslog) {
+		syslog(syslog_levels[lvl], "%s", line);
+		return;
+	}
 	fprintf(fp, "%s.%03d [%d] %s %s\n", stamp, (int)(tv.tv_usec / 1000), (int)getpid(),
 		level_names[lvl], line);
 }
