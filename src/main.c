@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "pgchorus/config.h"
+#include "pgchorus/ctlsock.h"
 #include "pgchorus/ha.h"
 #include "pgchorus/listen.h"
 #include "pgchorus/log.h"
@@ -115,6 +116,7 @@ static void on_worker_exit(uv_async_t *a)
 	(void)a;
 	if (workers_running_count() > 0)
 		return;
+	ctlsock_stop();
 	health_stop();
 	hooks_stop();
 	uv_close((uv_handle_t *)&sig_hup, main_handle_closed);
@@ -278,6 +280,8 @@ int main(int argc, char **argv)
 		log_error("cannot start failure handling: %s", err);
 		return 1;
 	}
+	if (ctlsock_start(loop, cur_cfg) < 0)
+		return 1;
 	r = workers_start(cur_cfg, fds, n_fds, &worker_exit);
 	free(fds);
 	if (r < 0) {

@@ -56,6 +56,8 @@ struct admin_cmd_set {
 
 /* cmd_nodes.c: SHOW NODES, SHOW POOL_NODES, SHOW RECOVERY, DETACH/ATTACH/RECOVER NODE. */
 extern const struct admin_cmd_set admin_cmds_nodes;
+/* cmd_ops.c: SHOW VERSION, SHOW CONFIG, RELOAD, SHUTDOWN, PAUSE, RESUME. */
+extern const struct admin_cmd_set admin_cmds_ops;
 
 /* One parsed command: CMD NULL is an empty statement.  TEXT (LEN bytes, not
  * NUL-terminated) is its source, for the log; it points into the string
@@ -122,6 +124,20 @@ void admin_error(struct admin_res *r, const char *sqlstate, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 /* A NoticeResponse sent before the result. */
 void admin_notice(struct admin_res *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reading a result back (the control socket, ctlsock.c): one value of a
+ * DataRow in text format, LEN bytes at P (not NUL-terminated), LEN -1: NULL. */
+struct admin_value {
+	const char *p;
+	int32_t len;
+};
+/* The DataRow of R at *POS (start at 0) into VALS (R->cmd->n_cols entries),
+ * *POS moved past it.  false at the end (or on a malformed row, which a
+ * run function cannot build). */
+bool admin_res_next_row(const struct admin_res *r, size_t *pos, struct admin_value *vals);
+/* The message of the NoticeResponse of R at *POS (start at 0), *POS moved
+ * past it; the pointer is into R->notices.  NULL at the end. */
+const char *admin_res_next_notice(const struct admin_res *r, size_t *pos);
 
 /* Append an ErrorResponse or NoticeResponse (SEVERITY) to B.  false on OOM. */
 bool admin_msg_error(struct buf *b, const char *severity, const struct admin_err *e)

@@ -27,6 +27,7 @@
 /* Every command table; a new cmd_*.c adds its own here. */
 static const struct admin_cmd_set *const admin_cmd_sets[] = {
 	&admin_cmds_nodes,
+	&admin_cmds_ops,
 };
 
 #define N_SETS (sizeof(admin_cmd_sets) / sizeof(admin_cmd_sets[0]))
@@ -456,6 +457,66 @@ void admin_row_end(struct admin_res *r)
 		return;
 	}
 	r->n_rows++;
+}
+
+/* ---- reading a result back ---------------------------------------------- */
+
+bool admin_res_next_row(const struct admin_res *r, size_t *pos, struct admin_value *vals)
+{
+	const uint8_t *p = r->rows.data;
+	size_t end, at = *pos;
+	uint32_t len;
+
+	if (!p || at + 7 > r->rows.len || p[at] != 'D')
+		return false;
+	len = codec_get32(p + at + 1);
+	if (len < 6 || len > r->rows.len - at - 1)
+		return false;
+	end = at + 1 + len;
+	if ((int)(((uint16_t)p[at + 5] << 8) | p[at + 6]) != r->cmd->n_cols)
+		return false;
+	at += 7;
+	for (int i = 0; i < r->cmd->n_cols; i++) {
+		uint32_t vlen;
+
+		if (at + 4 > end)
+			return false;
+		vlen = codec_get32(p + at);
+		at += 4;
+		if (vlen == UINT32_MAX) {
+			vals[i].p = NULL;
+			vals[i].len = -1;
+			continue;
+		}
+		if (vlen > end - at)
+			return false;
+		vals[i].p = (const char *)p + at;
+		vals[i].len = (int32_t)vlen;
+		at += vlen;
+	}
+	*pos = end;
+	return at == end;
+}
+
+const char *admin_res_next_notice(const struct admin_res *r, size_t *pos)
+{
+	const uint8_t *p = r->notices.data;
+	size_t at = *pos, end;
+	uint32_t len;
+
+	if (!p || at + 5 > r->notices.len)
+		return NULL;
+	len = codec_get32(p + at + 1);
+	if (len < 4 || len > r->notices.len - at - 1 || p[r->notices.len - 1] != 0)
+		return NULL;
+	end = at + 1 + len;
+	*pos = end;
+	/* fields: a type byte, then a NUL-terminated string; a 0 type ends them */
+	for (at += 5; at < end && p[at]; at += strlen((const char *)p + at + 1) + 2) {
+		if (p[at] == 'M')
+			return (const char *)p + at + 1;
+	}
+	return "";
 }
 
 /* ---- messages ------------------------------------------------------------- */

@@ -1,0 +1,584 @@
+/*
+ * ctlsock.c - the control socket (ctlsock.h, doc/admin.md): a unix socket
+ * on the main thread's loop where a local client sends admin console
+ * commands, one per line, and reads the answers as aligned text or JSON.
+ *
+ * The commands, their parser and their results are the console's
+ * (command.c); this file only turns a result into text.  Owns the
+ * listening pipe and struct ctl_conn per connection (freed in the close
+ * callback).  Who may connect is decided by the file's mode (0600: the
+ * user pgchorus runs as, and root).
+ */
+#define _GNU_SOURCE /* struct ucred */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pgchorus/buf.h"
+#include "pgchorus/ctlsock.h"
+#include "pgchorus/ha.h"
+#include "pgchorus/log.h"
+#include "admin-int.h"
+
+/* A command line longer than this is refused and the connection closed. */
+#define CTL_MAX_LINE 8192
+
+struct ctl_conn {
+	uv_pipe_t pipe;
+	struct ctl_conn *next;
+	struct ctl_conn **prevp;
+	bool closing;
+	char user[32];            /* "uid N" of the peer, for the log */
+	size_t len;               /* bytes of LINE held */
+	char line[CTL_MAX_LINE];
+};
+
+/* An answer being built: OOM is sticky, checked once before it is sent. */
+struct out {
+	struct buf b;
+	bool oom;
+};
+
+struct ctl_write {
+	uv_write_t req;
+	struct buf b;
+};
+
+static uv_pipe_t server;
+static bool listening;
+static char *sock_path;
+static struct ctl_conn *conns;
+
+/* ---- building answers ---------------------------------------------------------- */
+
+static void out_add(struct out *o, const char *p, size_t n)
+{
+	if (!o->oom && !buf_append(&o->b, p, n))
+		o->oom = true;
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	out_add(o, s, strlen(s));
+}
+
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		out_add(o, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+static void out_spaces(struct out *o, size_t n)
+{
+	while (n--)
+		out_add(o, " ", 1);
+}
+
+/* A value of the text table: control characters escaped (\n, \t, \xNN) so
+ * that one row stays one line.  Appended to O if not NULL; its width. */
+static size_t text_value(struct out *o, const char *p, int32_t len)
+{
+	size_t w = 0;
+
+	for (int32_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		char esc[8];
+
+		if (ch >= 0x20 && ch != 0x7f && ch != '\\') {
+			if (o)
+				out_add(o, p + i, 1);
+			w++;
+			continue;
+		}
+		if (ch == '\n')
+			snprintf(esc, sizeof(esc), "\\n");
+		else if (ch == '\t')
+			snprintf(esc, sizeof(esc), "\\t");
+		else if (ch == '\\')
+			snprintf(esc, sizeof(esc), "\\\\");
+		else
+			snprintf(esc, sizeof(esc), "\\x%02x", ch);
+		if (o)
+			out_str(o, esc);
+		w += strlen(esc);
+	}
+	return w;
+}
+
+/* A JSON string of P (LEN bytes; UTF-8 passed through). */
+static void json_string(struct out *o, const char *p, size_t len)
+{
+	out_add(o, "\"", 1);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch == '"' || ch == '\\') {
+			out_add(o, "\\", 1);
+			out_add(o, p + i, 1);
+		} else if (ch == '\n') {
+			out_str(o, "\\n");
+		} else if (ch < 0x20 || ch == 0x7f) {
+			out_printf(o, "\\u%04x", ch);
+		} else {
+			out_add(o, p + i, 1);
+		}
+	}
+	out_add(o, "\"", 1);
+}
+
+/* A float8's text as a JSON number when it is one (not NaN or Infinity). */
+static bool json_number_ok(const char *p, int32_t len)
+{
+	char text[64], *end;
+	double v;
+
+	if (len <= 0 || (size_t)len >= sizeof(text))
+		return false;
+	memcpy(text, p, (size_t)len);
+	text[len] = 0;
+	v = strtod(text, &end);
+	return *end == 0 && isfinite(v) && (text[0] == '-' || (text[0] >= '0' && text[0] <= '9'));
+}
+
+static void json_value(struct out *o, enum admin_type type, const struct admin_value *v)
+{
+	if (v->len < 0) {
+		out_str(o, "null");
+		return;
+	}
+	switch (type) {
+	case ADMIN_BOOL:
+		out_str(o, v->len == 1 && v->p[0] == 't' ? "true" : "false");
+		return;
+	case ADMIN_INT4:
+	case ADMIN_INT8:
+		out_add(o, v->p, (size_t)v->len);
+		return;
+	case ADMIN_FLOAT8:
+		if (json_number_ok(v->p, v->len)) {
+			out_add(o, v->p, (size_t)v->len);
+			return;
+		}
+		break;
+	case ADMIN_TEXT:
+		break;
+	}
+	json_string(o, v->p, (size_t)v->len);
+}
+
+static void answer_error(struct out *o, const struct admin_err *e, bool json)
+{
+	if (json) {
+		out_str(o, "{\"error\":{\"sqlstate\":");
+		json_string(o, e->sqlstate, strlen(e->sqlstate));
+		out_str(o, ",\"message\":");
+		json_string(o, e->message, strlen(e->message));
+		if (e->hint[0]) {
+			out_str(o, ",\"hint\":");
+			json_string(o, e->hint, strlen(e->hint));
+		}
+		out_str(o, "}}\n");
+		return;
+	}
+	out_printf(o, "ERROR %s: ", e->sqlstate);
+	text_value(o, e->message, (int32_t)strlen(e->message));
+	out_str(o, "\n");
+	if (e->hint[0]) {
+		out_str(o, "HINT: ");
+		text_value(o, e->hint, (int32_t)strlen(e->hint));
+		out_str(o, "\n");
+	}
+}
+
+/* {"tag":..., "notices":[...], "columns":[...], "rows":[ then one row a line, then ]} */
+static void answer_json(struct out *o, const struct admin_res *r)
+{
+	const struct admin_cmd *cmd = r->cmd;
+	struct admin_value vals[ADMIN_MAX_COLS];
+	const char *notice;
+	size_t pos = 0;
+	bool first = true;
+
+	out_str(o, "{\"tag\":");
+	json_string(o, cmd->tag, strlen(cmd->tag));
+	while ((notice = admin_res_next_notice(r, &pos))) {
+		out_str(o, first ? ",\"notices\":[" : ",");
+		json_string(o, notice, strlen(notice));
+		first = false;
+	}
+	if (!first)
+		out_str(o, "]");
+	out_str(o, ",\"columns\":[");
+	for (int i = 0; i < cmd->n_cols; i++) {
+		if (i)
+			out_str(o, ",");
+		json_string(o, cmd->cols[i].name, strlen(cmd->cols[i].name));
+	}
+	out_str(o, "],\"rows\":[\n");
+	pos = 0;
+	first = true;
+	while (cmd->n_cols && admin_res_next_row(r, &pos, vals)) {
+		if (!first)
+			out_str(o, ",\n");
+		out_str(o, "[");
+		for (int i = 0; i < cmd->n_cols; i++) {
+			if (i)
+				out_str(o, ",");
+			json_value(o, cmd->cols[i].type, &vals[i]);
+		}
+		out_str(o, "]");
+		first = false;
+	}
+	out_str(o, first ? "]}\n" : "\n]}\n");
+}
+
+/* Notices ("NOTICE: ..."), the aligned table (header, dashes, rows), the tag. */
+static void answer_text(struct out *o, const struct admin_res *r)
+{
+	const struct admin_cmd *cmd = r->cmd;
+	struct admin_value vals[ADMIN_MAX_COLS];
+	size_t width[ADMIN_MAX_COLS];
+	const char *notice;
+	size_t pos = 0;
+
+	while ((notice = admin_res_next_notice(r, &pos))) {
+		out_str(o, "NOTICE: ");
+		text_value(o, notice, (int32_t)strlen(notice));
+		out_str(o, "\n");
+	}
+	if (cmd->n_cols) {
+		for (int i = 0; i < cmd->n_cols; i++)
+			width[i] = strlen(cmd->cols[i].name);
+		for (pos = 0; admin_res_next_row(r, &pos, vals);) {
+			for (int i = 0; i < cmd->n_cols; i++) {
+				size_t w = text_value(NULL, vals[i].p, vals[i].len);
+
+				if (w > width[i])
+					width[i] = w;
+			}
+		}
+		for (int i = 0; i < cmd->n_cols; i++) {
+			out_str(o, i ? " | " : "");
+			out_str(o, cmd->cols[i].name);
+			if (i + 1 < cmd->n_cols)
+				out_spaces(o, width[i] - strlen(cmd->cols[i].name));
+		}
+		out_str(o, "\n");
+		for (int i = 0; i < cmd->n_cols; i++) {
+			out_str(o, i ? "-+-" : "");
+			for (size_t k = 0; k < width[i]; k++)
+				out_add(o, "-", 1);
+		}
+		out_str(o, "\n");
+		for (pos = 0; admin_res_next_row(r, &pos, vals);) {
+			for (int i = 0; i < cmd->n_cols; i++) {
+				size_t w = text_value(NULL, vals[i].p, vals[i].len);
+
+				out_str(o, i ? " | " : "");
+				text_value(o, vals[i].p, vals[i].len);
+				if (i + 1 < cmd->n_cols)
+					out_spaces(o, width[i] - w);
+			}
+			out_str(o, "\n");
+		}
+	}
+	out_str(o, cmd->tag);
+	out_str(o, "\n");
+}
+
+/* ---- running a line ---------------------------------------------------------------- */
+
+/* LINE (NUL-terminated, no newline): "[--json ]COMMANDS".  The answer,
+ * ending with an empty line, into O. */
+static void run_line(struct ctl_conn *cc, char *line, struct out *o)
+{
+	struct admin_call calls[ADMIN_MAX_CALLS];
+	struct admin_err err;
+	struct config *cfg;
+	bool json = false;
+	int n;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (strncmp(line, "--json", 6) == 0 && (line[6] == 0 || line[6] == ' ' || line[6] == '\t')) {
+		json = true;
+		line += 6;
+	}
+	n = admin_parse(line, calls, ADMIN_MAX_CALLS, &err);
+	if (n < 0) {
+		log_info("admin %s@control socket: refused (%s): %s", cc->user, err.sqlstate, err.message);
+		answer_error(o, &err, json);
+	}
+	cfg = n > 0 ? nodestate_config() : NULL;
+	for (int i = 0; i < n; i++) {
+		struct admin_res r;
+		bool failed;
+
+		admin_res_init(&r, cfg, cc->user, "control socket", calls[i].cmd, NULL);
+		admin_execute(&calls[i], &r);
+		failed = r.failed;
+		if (failed)
+			answer_error(o, &r.err, json);
+		else if (json)
+			answer_json(o, &r);
+		else
+			answer_text(o, &r);
+		admin_res_free(&r);
+		if (failed)
+			break; /* as in the console: an error skips the commands after it */
+	}
+	if (cfg)
+		config_unref(cfg);
+	out_str(o, "\n");
+}
+
+/* ---- connections ------------------------------------------------------------------- */
+
+static void conn_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void conn_close(struct ctl_conn *cc)
+{
+	if (cc->closing)
+		return;
+	cc->closing = true;
+	*cc->prevp = cc->next;
+	if (cc->next)
+		cc->next->prevp = cc->prevp;
+	uv_close((uv_handle_t *)&cc->pipe, conn_closed);
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+	struct ctl_write *w = (struct ctl_write *)req;
+
+	(void)status; /* a client that went away: its read side closes the connection */
+	buf_free(&w->b);
+	free(w);
+}
+
+/* Send O (taken over) to CC; false if it could not be (CC is closed then). */
+static bool conn_send(struct ctl_conn *cc, struct out *o)
+{
+	struct ctl_write *w;
+	uv_buf_t ub;
+
+	if (o->oom || !(w = malloc(sizeof(*w)))) {
+		log_error("control socket: out of memory, connection closed");
+		buf_free(&o->b);
+		conn_close(cc);
+		return false;
+	}
+	w->b = o->b;
+	buf_init(&o->b);
+	ub = uv_buf_init((char *)w->b.data, (unsigned int)w->b.len);
+	if (uv_write(&w->req, (uv_stream_t *)&cc->pipe, &ub, 1, write_done) < 0) {
+		buf_free(&w->b);
+		free(w);
+		conn_close(cc);
+		return false;
+	}
+	return true;
+}
+
+static void shutdown_done(uv_shutdown_t *req, int status)
+{
+	struct ctl_conn *cc = req->handle->data;
+
+	(void)status;
+	free(req);
+	conn_close(cc);
+}
+
+/* The client is done sending: close once the answers are written. */
+static void conn_end(struct ctl_conn *cc)
+{
+	uv_shutdown_t *req = malloc(sizeof(*req));
+
+	uv_read_stop((uv_stream_t *)&cc->pipe);
+	if (!req || uv_shutdown(req, (uv_stream_t *)&cc->pipe, shutdown_done) < 0) {
+		free(req);
+		conn_close(cc);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct ctl_conn *cc = h->data;
+
+	(void)suggested;
+	*b = uv_buf_init(cc->line + cc->len, (unsigned int)(CTL_MAX_LINE - cc->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct ctl_conn *cc = s->data;
+	struct out o = { .oom = false };
+	char *start, *nl;
+
+	(void)b;
+	if (nread == UV_EOF) {
+		conn_end(cc);
+		return;
+	}
+	if (nread < 0) {
+		conn_close(cc);
+		return;
+	}
+	cc->len += (size_t)nread;
+	buf_init(&o.b);
+	start = cc->line;
+	while ((nl = memchr(start, '\n', cc->len - (size_t)(start - cc->line)))) {
+		*nl = 0;
+		if (nl > start && nl[-1] == '\r')
+			nl[-1] = 0;
+		run_line(cc, start, &o);
+		start = nl + 1;
+	}
+	cc->len -= (size_t)(start - cc->line);
+	memmove(cc->line, start, cc->len);
+	if (cc->len == CTL_MAX_LINE) {
+		struct admin_err e = { .sqlstate = "54000", .hint = "" };
+
+		snprintf(e.message, sizeof(e.message), "command line too long (at most %d bytes)", CTL_MAX_LINE - 1);
+		answer_error(&o, &e, false);
+		out_str(&o, "\n");
+		if (conn_send(cc, &o))
+			conn_end(cc);
+		return;
+	}
+	if (o.b.len)
+		conn_send(cc, &o);
+	else
+		buf_free(&o.b);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+	struct ctl_conn *cc;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	uv_os_fd_t fd;
+
+	if (status < 0) {
+		log_warning("control socket: accept: %s", uv_strerror(status));
+		return;
+	}
+	cc = calloc(1, sizeof(*cc));
+	if (!cc || uv_pipe_init(srv->loop, &cc->pipe, 0) < 0) {
+		log_error("control socket: out of memory");
+		free(cc);
+		return;
+	}
+	cc->pipe.data = cc;
+	cc->next = conns;
+	cc->prevp = &conns;
+	if (conns)
+		conns->prevp = &cc->next;
+	conns = cc;
+	if (uv_accept(srv, (uv_stream_t *)&cc->pipe) < 0) {
+		conn_close(cc);
+		return;
+	}
+	snprintf(cc->user, sizeof(cc->user), "uid ?");
+	if (uv_fileno((uv_handle_t *)&cc->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+		snprintf(cc->user, sizeof(cc->user), "uid %u", (unsigned)cred.uid);
+	if (uv_read_start((uv_stream_t *)&cc->pipe, on_alloc, on_read) < 0)
+		conn_close(cc);
+}
+
+/* ---- the socket ----------------------------------------------------------------------- */
+
+/* PATH exists: remove it if it is a socket no one listens on.  0 or -1 (logged). */
+static int remove_stale(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("control_socket %s exists and is not a socket", path);
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return 0;
+	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (r == 0) {
+		log_error("control_socket %s: another process listens on it (another pgchorus?)", path);
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		log_error("control_socket %s: cannot remove the stale socket: %s", path, strerror(errno));
+		return -1;
+	}
+	log_info("control_socket %s: stale socket removed", path);
+	return 0;
+}
+
+int ctlsock_start(uv_loop_t *loop, const struct config *cfg)
+{
+	int r;
+
+	if (!cfg->control_socket[0])
+		return 0;
+	if (remove_stale(cfg->control_socket) < 0)
+		return -1;
+	sock_path = strdup(cfg->control_socket);
+	if (!sock_path || uv_pipe_init(loop, &server, 0) < 0) {
+		log_error("control socket: out of memory");
+		free(sock_path);
+		sock_path = NULL;
+		return -1;
+	}
+	listening = true;
+	r = uv_pipe_bind(&server, sock_path);
+	/* 0600 before listen(): until then a connect is refused anyway */
+	if (r == 0 && chmod(sock_path, 0600) < 0)
+		r = uv_translate_sys_error(errno);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&server, 16, on_connection);
+	if (r < 0) {
+		log_error("control_socket %s: %s", sock_path, uv_strerror(r));
+		ctlsock_stop();
+		return -1;
+	}
+	log_info("control socket listening on %s", sock_path);
+	return 0;
+}
+
+void ctlsock_stop(void)
+{
+	while (conns)
+		conn_close(conns);
+	if (!listening)
+		return;
+	listening = false;
+	uv_close((uv_handle_t *)&server, NULL);
+	unlink(sock_path);
+	free(sock_path);
+	sock_path = NULL;
+}

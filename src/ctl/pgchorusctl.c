@@ -1,0 +1,556 @@
+/*
+ * pgchorusctl - command line client of pgchorus' control socket
+ * (doc/pgchorusctl.md).  Each subcommand sends admin console commands
+ * (doc/admin.md), one per line, and reads the answers, which end with an
+ * empty line.
+ *
+ * Exit status: 0 ok, 1 the command failed (pgchorus answered an error),
+ * 2 usage error, 3 cannot connect (or the connection broke).
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <errno.h>
+#include <getopt.h>
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_CONNECT 3
+#define DEFAULT_SOCKET "/tmp/pgchorus.ctl"
+/* An answer longer than this is a broken server. */
+#define MAX_ANSWER (16 * 1024 * 1024)
+
+static int sock = -1;
+static bool json;
+static const char *sock_path;
+
+/* The lines of one answer (the closing empty line left out). */
+struct answer {
+	char *text;   /* the lines, NUL-terminated each */
+	char **lines;
+	int n;
+	bool error;   /* "ERROR ..." or {"error": ...} */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"pgchorusctl - control a running pgchorus\n\n"
+		"Usage: pgchorusctl [-s SOCKET | -f CONFIG] [--json] COMMAND [ARGS]\n"
+		"Commands:\n"
+		"  node-info [n]      the nodes (SHOW NODES), or node n\n"
+		"  node-count         how many nodes there are\n"
+		"  attach-node n      failback: put detached node n back without recovery\n"
+		"  detach-node n      take node n out of service\n"
+		"  recover-node n     online recovery of node n, with its progress\n"
+		"  pool-status        SHOW POOL_NODES\n"
+		"  reload             reload the configuration (SIGHUP)\n"
+		"  stop               graceful shutdown (SIGTERM)\n"
+		"  version            pgchorus' version\n"
+		"Options:\n"
+		"  -s, --socket PATH  the control socket (default: control_socket of -f, or %s)\n"
+		"  -f, --config FILE  read control_socket from this configuration file\n"
+		"  -j, --json         answers as JSON\n"
+		"  -h, --help         this help\n"
+		"  -V, --version      pgchorusctl's version\n",
+		DEFAULT_SOCKET);
+}
+
+/* ---- talking to pgchorus ---------------------------------------------------------- */
+
+static void ctl_connect(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (strlen(sock_path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "pgchorusctl: socket path too long: %s\n", sock_path);
+		exit(EXIT_CONNECT);
+	}
+	strcpy(sun.sun_path, sock_path);
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (sock < 0 || connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "pgchorusctl: cannot connect to %s: %s\n", sock_path, strerror(errno));
+		exit(EXIT_CONNECT);
+	}
+}
+
+static void lost(const char *why)
+{
+	fprintf(stderr, "pgchorusctl: connection to %s lost: %s\n", sock_path, why);
+	exit(EXIT_CONNECT);
+}
+
+/* Send LINE (with --json if asked and AS_JSON) and read its answer into A. */
+static void ctl_ask(const char *line, bool as_json, struct answer *a)
+{
+	char *req;
+	size_t len = 0, cap = 4096, sent = 0, reqlen;
+	char *p;
+
+	if (asprintf(&req, "%s%s\n", as_json ? "--json " : "", line) < 0) {
+		fprintf(stderr, "pgchorusctl: out of memory\n");
+		exit(EXIT_FAILED);
+	}
+	reqlen = strlen(req);
+	while (sent < reqlen) {
+		ssize_t n = write(sock, req + sent, reqlen - sent);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			lost(strerror(errno));
+		sent += (size_t)n;
+	}
+	free(req);
+	memset(a, 0, sizeof(*a));
+	a->text = malloc(cap);
+	if (!a->text)
+		lost("out of memory");
+	/* The answer ends with an empty line: "\n" alone, or "\n\n". */
+	for (;;) {
+		ssize_t n;
+
+		if ((len == 1 && a->text[0] == '\n') || (len >= 2 && a->text[len - 1] == '\n' && a->text[len - 2] == '\n'))
+			break;
+		if (len + 1 >= cap) {
+			char *bigger;
+
+			if (cap >= MAX_ANSWER)
+				lost("answer too long");
+			bigger = realloc(a->text, cap * 2);
+			if (!bigger)
+				lost("out of memory");
+			a->text = bigger;
+			cap *= 2;
+		}
+		/* one byte at a time would be slow; the server sends nothing after the empty line */
+		n = read(sock, a->text + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			lost(strerror(errno));
+		if (n == 0)
+			lost("pgchorus closed it before its answer ended");
+		len += (size_t)n;
+	}
+	a->text[len - 1] = 0; /* the empty line */
+	a->lines = calloc(len + 1, sizeof(*a->lines));
+	if (!a->lines)
+		lost("out of memory");
+	for (p = a->text; *p;) {
+		char *nl = strchr(p, '\n');
+
+		a->lines[a->n++] = p;
+		if (!nl)
+			break;
+		*nl = 0;
+		p = nl + 1;
+	}
+	for (int i = 0; i < a->n; i++) {
+		if (strncmp(a->lines[i], "ERROR ", 6) == 0 || strncmp(a->lines[i], "{\"error\":", 9) == 0)
+			a->error = true;
+	}
+}
+
+static void answer_free(struct answer *a)
+{
+	free(a->text);
+	free(a->lines);
+}
+
+/* Print A: errors to stderr (exit 1); SKIP_TAG leaves out the tag line of
+ * a text table.  Returns if it was not an error. */
+static void print_answer(const struct answer *a, bool skip_tag)
+{
+	for (int i = 0; i < a->n; i++) {
+		if (!json && skip_tag && i == a->n - 1 && !a->error)
+			break;
+		fprintf(a->error ? stderr : stdout, "%s%s\n", a->error && !json ? "pgchorusctl: " : "", a->lines[i]);
+	}
+	if (a->error)
+		exit(EXIT_FAILED);
+}
+
+/* An error answer: printed to stderr, exit 1. */
+static void fail_if_error(const struct answer *a)
+{
+	if (a->error)
+		print_answer(a, false);
+}
+
+/* Run COMMAND, print its answer and exit (1 if it failed). */
+static int simple(const char *command, bool skip_tag)
+{
+	struct answer a;
+
+	ctl_ask(command, json, &a);
+	print_answer(&a, skip_tag);
+	answer_free(&a);
+	return 0;
+}
+
+/* ---- reading text tables ------------------------------------------------------------ */
+
+/* Field K (from 0) of a row of the aligned table, blanks trimmed, into OUT. */
+static void field(const char *row, int k, char *out, size_t n)
+{
+	const char *p = row, *end;
+	size_t len;
+
+	for (int i = 0; i < k && p; i++) {
+		p = strstr(p, " | ");
+		if (p)
+			p += 3;
+	}
+	if (!p) {
+		snprintf(out, n, "%s", "");
+		return;
+	}
+	end = strstr(p, " | ");
+	len = end ? (size_t)(end - p) : strlen(p);
+	while (len && *p == ' ') {
+		p++;
+		len--;
+	}
+	while (len && p[len - 1] == ' ')
+		len--;
+	snprintf(out, n, "%.*s", (int)len, p);
+}
+
+/* First row line of a text table (after notices, the header and the dashes); -1 if none. */
+static int first_row(const struct answer *a)
+{
+	for (int i = 0; i + 1 < a->n; i++) {
+		if (a->lines[i + 1][0] == '-' && strncmp(a->lines[i], "NOTICE: ", 8) != 0)
+			return i + 2;
+	}
+	return -1;
+}
+
+/* ---- commands ----------------------------------------------------------------------- */
+
+static int node_arg(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < 0 || v > 1000000) {
+		fprintf(stderr, "pgchorusctl: not a node id: %s\n", s);
+		exit(EXIT_USAGE);
+	}
+	return (int)v;
+}
+
+static int node_info(int node)
+{
+	struct answer a;
+	int row, shown = 0;
+	char id[32], want[32];
+
+	if (node < 0)
+		return simple("SHOW NODES", true);
+	ctl_ask("SHOW NODES", json, &a);
+	fail_if_error(&a);
+	snprintf(want, sizeof(want), "[%d,", node);
+	if (json) {
+		/* {"tag":...,"rows":[ then a row a line, then ]} */
+		printf("%s\n", a.lines[0]);
+		for (int i = 1; i + 1 < a.n; i++) {
+			size_t len = strlen(a.lines[i]);
+
+			if (len && a.lines[i][len - 1] == ',')
+				a.lines[i][len - 1] = 0;
+			if (strncmp(a.lines[i], want, strlen(want)) == 0) {
+				printf("%s%s", shown ? ",\n" : "", a.lines[i]);
+				shown++;
+			}
+		}
+		printf("%s]}\n", shown ? "\n" : "");
+	} else {
+		row = first_row(&a);
+		if (row >= 0) {
+			printf("%s\n%s\n", a.lines[row - 2], a.lines[row - 1]);
+			snprintf(want, sizeof(want), "%d", node);
+			for (int i = row; i + 1 < a.n; i++) {
+				field(a.lines[i], 0, id, sizeof(id));
+				if (strcmp(id, want) == 0) {
+					printf("%s\n", a.lines[i]);
+					shown++;
+				}
+			}
+		}
+	}
+	answer_free(&a);
+	if (!shown) {
+		fprintf(stderr, "pgchorusctl: node %d does not exist\n", node);
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+static int node_count(void)
+{
+	struct answer a;
+	int row, n;
+
+	ctl_ask("SHOW NODES", false, &a);
+	fail_if_error(&a);
+	row = first_row(&a);
+	n = row < 0 ? 0 : a.n - 1 - row;
+	answer_free(&a);
+	if (json)
+		printf("{\"count\":%d}\n", n);
+	else
+		printf("%d\n", n);
+	return 0;
+}
+
+static int version(void)
+{
+	struct answer a;
+	int row;
+
+	if (json)
+		return simple("SHOW VERSION", true);
+	ctl_ask("SHOW VERSION", false, &a);
+	fail_if_error(&a);
+	row = first_row(&a);
+	printf("%s\n", row >= 0 && row < a.n ? a.lines[row] : "");
+	answer_free(&a);
+	return 0;
+}
+
+/* SHOW RECOVERY's row: node, phase, running, bytes_copied, bytes_total, lag_bytes, pause_ms, started, ended, error */
+struct progress {
+	char node[32], phase[32], running[8], copied[32], total[32], lag[32], started[64], error[512];
+};
+
+static void read_progress(struct progress *p)
+{
+	struct answer a;
+	int row;
+
+	ctl_ask("SHOW RECOVERY", false, &a);
+	fail_if_error(&a);
+	row = first_row(&a);
+	memset(p, 0, sizeof(*p));
+	if (row >= 0 && row < a.n - 1) {
+		const char *l = a.lines[row];
+
+		field(l, 0, p->node, sizeof(p->node));
+		field(l, 1, p->phase, sizeof(p->phase));
+		field(l, 2, p->running, sizeof(p->running));
+		field(l, 3, p->copied, sizeof(p->copied));
+		field(l, 4, p->total, sizeof(p->total));
+		field(l, 5, p->lag, sizeof(p->lag));
+		field(l, 7, p->started, sizeof(p->started));
+		/* the error is the last column: everything after the 9th separator */
+		field(l, 9, p->error, sizeof(p->error));
+	}
+	answer_free(&a);
+}
+
+static void human(const char *bytes, char *out, size_t n)
+{
+	double v = strtod(bytes, NULL);
+	const char *unit[] = { "B", "kB", "MB", "GB", "TB" };
+	int u = 0;
+
+	if (!bytes[0]) {
+		snprintf(out, n, "?");
+		return;
+	}
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, n, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static int recover_node(int node)
+{
+	struct progress before, p;
+	struct answer a;
+	char cmd[64], want[32];
+	bool tty = isatty(STDOUT_FILENO);
+	int last_len = 0;
+
+	read_progress(&before);
+	snprintf(cmd, sizeof(cmd), "RECOVER NODE %d", node);
+	ctl_ask(cmd, false, &a);
+	print_answer(&a, true);
+	answer_free(&a);
+	snprintf(want, sizeof(want), "%d", node);
+	for (;;) {
+		char copied[32], total[32], lag[32], bar[24], line[256];
+		double done = 0;
+		int w;
+
+		usleep(500000);
+		read_progress(&p);
+		/* not started yet: the row still tells of the previous recovery */
+		if (strcmp(p.node, want) != 0 || (strcmp(p.running, "t") != 0 && strcmp(p.started, before.started) == 0))
+			continue;
+		human(p.copied, copied, sizeof(copied));
+		human(p.total, total, sizeof(total));
+		human(p.lag, lag, sizeof(lag));
+		if (strtod(p.total, NULL) > 0)
+			done = strtod(p.copied, NULL) / strtod(p.total, NULL);
+		if (strcmp(p.phase, "basebackup") != 0)
+			done = 1;
+		if (done > 1)
+			done = 1;
+		for (int i = 0; i < 20; i++)
+			bar[i] = i < (int)(done * 20 + 0.5) ? '#' : '.';
+		bar[20] = 0;
+		w = snprintf(line, sizeof(line), "node %d [%s] %3.0f%% %-10s %s / %s, lag %s", node, bar, done * 100,
+			     p.phase, copied, total, lag);
+		if (json)
+			printf("{\"node\":%d,\"phase\":\"%s\",\"bytes_copied\":%s,\"bytes_total\":%s,\"lag_bytes\":%s}\n",
+			       node, p.phase, p.copied[0] ? p.copied : "null", p.total[0] ? p.total : "null",
+			       p.lag[0] ? p.lag : "null");
+		else if (tty)
+			printf("\r%s%*s", line, last_len > w ? last_len - w : 0, "");
+		else
+			printf("%s\n", line);
+		last_len = w;
+		fflush(stdout);
+		if (strcmp(p.running, "t") == 0)
+			continue;
+		if (tty && !json)
+			printf("\n");
+		if (strcmp(p.phase, "done") == 0)
+			return 0;
+		fprintf(stderr, "pgchorusctl: recovery of node %d %s: %s\n", node, p.phase,
+			p.error[0] ? p.error : "(no reason given)");
+		return EXIT_FAILED;
+	}
+}
+
+/* control_socket of the configuration file PATH (exit 2 if unreadable). */
+static const char *socket_of(const char *path)
+{
+	static char buf[256];
+	config_t c;
+	const char *s = DEFAULT_SOCKET;
+
+	config_init(&c);
+	if (!config_read_file(&c, path)) {
+		fprintf(stderr, "pgchorusctl: %s:%d: %s\n", config_error_file(&c) ? config_error_file(&c) : path,
+			config_error_line(&c), config_error_text(&c));
+		config_destroy(&c);
+		exit(EXIT_USAGE);
+	}
+	config_lookup_string(&c, "control_socket", &s);
+	snprintf(buf, sizeof(buf), "%s", s);
+	config_destroy(&c);
+	if (!buf[0]) {
+		fprintf(stderr, "pgchorusctl: %s has no control socket (control_socket = \"\")\n", path);
+		exit(EXIT_USAGE);
+	}
+	return buf;
+}
+
+static bool nargs_ok(const char *cmd, int nargs, int want)
+{
+	if (nargs == want)
+		return true;
+	fprintf(stderr, "pgchorusctl: %s takes %d argument%s\n", cmd, want, want == 1 ? "" : "s");
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' }, { "config", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
+	};
+	const char *conf = NULL, *cmd;
+	char line[64];
+	int c, nargs;
+
+	/* options only before the command: "-1" is not an option after it */
+	while ((c = getopt_long(argc, argv, "+s:f:jhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock_path = optarg;
+			break;
+		case 'f':
+			conf = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pgchorusctl %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "pgchorusctl: no command given\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	nargs = argc - optind - 1;
+	/* Check the command and its arguments before connecting. */
+	if (strcmp(cmd, "node-info") == 0) {
+		if (nargs > 1) {
+			fprintf(stderr, "pgchorusctl: node-info takes at most one argument\n");
+			return EXIT_USAGE;
+		}
+		if (nargs)
+			node_arg(argv[optind + 1]);
+	} else if (!strcmp(cmd, "attach-node") || !strcmp(cmd, "detach-node") || !strcmp(cmd, "recover-node")) {
+		if (!nargs_ok(cmd, nargs, 1))
+			return EXIT_USAGE;
+		node_arg(argv[optind + 1]);
+	} else if (!strcmp(cmd, "node-count") || !strcmp(cmd, "pool-status") || !strcmp(cmd, "reload") ||
+		   !strcmp(cmd, "stop") || !strcmp(cmd, "version")) {
+		if (!nargs_ok(cmd, nargs, 0))
+			return EXIT_USAGE;
+	} else {
+		fprintf(stderr, "pgchorusctl: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!sock_path)
+		sock_path = conf ? socket_of(conf) : DEFAULT_SOCKET;
+	ctl_connect();
+	if (strcmp(cmd, "node-info") == 0)
+		return node_info(nargs ? node_arg(argv[optind + 1]) : -1);
+	if (strcmp(cmd, "node-count") == 0)
+		return node_count();
+	if (strcmp(cmd, "pool-status") == 0)
+		return simple("SHOW POOL_NODES", true);
+	if (strcmp(cmd, "reload") == 0)
+		return simple("RELOAD", false);
+	if (strcmp(cmd, "stop") == 0)
+		return simple("SHUTDOWN", false);
+	if (strcmp(cmd, "version") == 0)
+		return version();
+	snprintf(line, sizeof(line), "%s NODE %d",
+		 !strcmp(cmd, "attach-node") ? "ATTACH" : !strcmp(cmd, "detach-node") ? "DETACH" : "RECOVER",
+		 node_arg(argv[optind + 1]));
+	if (!strcmp(cmd, "recover-node"))
+		return recover_node(node_arg(argv[optind + 1]));
+	return simple(line, false);
+}
