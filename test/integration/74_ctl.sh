@@ -111,6 +111,9 @@ check_eq "writes go on after RESUME" 1 "$(chorus_sql 'create table t74 (id int p
 ctl reload
 check_eq "reload: exit 0" 0 "$rc"
 check "the log says the configuration was reloaded" wait_until 10 grep -q 'configuration reloaded' "$CHORUS_LOG"
+ctl recover-node 0
+check_eq "recover-node 0 (up): exit 1" 1 "$rc"
+check_match "recover-node 0: the reason" "cannot recover node 0" "$out"
 ctl stop
 check_eq "stop: exit 0" 0 "$rc"
 chorus_wait 20 "pgchorusctl stop"
