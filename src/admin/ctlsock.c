@@ -29,12 +29,16 @@
 
 /* A command line longer than this is refused and the connection closed. */
 #define CTL_MAX_LINE 8192
+/* Answers not yet written beyond this: reading stops until they are (a
+ * client that sends without reading does not pile up memory). */
+#define CTL_MAX_QUEUED (1024 * 1024)
 
 struct ctl_conn {
 	uv_pipe_t pipe;
 	struct ctl_conn *next;
 	struct ctl_conn **prevp;
 	bool closing;
+	bool paused;              /* reading stopped: too much output queued */
 	char user[32];            /* "uid N" of the peer, for the log */
 	size_t len;               /* bytes of LINE held */
 	char line[CTL_MAX_LINE];
@@ -366,13 +370,23 @@ static void conn_close(struct ctl_conn *cc)
 	uv_close((uv_handle_t *)&cc->pipe, conn_closed);
 }
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
 static void write_done(uv_write_t *req, int status)
 {
 	struct ctl_write *w = (struct ctl_write *)req;
 
+	struct ctl_conn *cc = req->handle->data;
+
 	(void)status; /* a client that went away: its read side closes the connection */
 	buf_free(&w->b);
 	free(w);
+	if (cc->paused && !cc->closing && uv_stream_get_write_queue_size((uv_stream_t *)&cc->pipe) == 0) {
+		cc->paused = false;
+		if (uv_read_start((uv_stream_t *)&cc->pipe, on_alloc, on_read) < 0)
+			conn_close(cc);
+	}
 }
 
 /* Send O (taken over) to CC; false if it could not be (CC is closed then). */
@@ -465,10 +479,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 			conn_end(cc);
 		return;
 	}
-	if (o.b.len)
-		conn_send(cc, &o);
-	else
+	if (!o.b.len) {
 		buf_free(&o.b);
+		return;
+	}
+	if (conn_send(cc, &o) && uv_stream_get_write_queue_size(s) > CTL_MAX_QUEUED) {
+		cc->paused = true;
+		uv_read_stop(s);
+	}
 }
 
 static void on_connection(uv_stream_t *srv, int status)
