@@ -20,6 +20,7 @@
 #include "pgchorus/ha.h"
 #include "pgchorus/listen.h"
 #include "pgchorus/log.h"
+#include "pgchorus/metrics.h"
 #include "pgchorus/node.h"
 #include "pgchorus/pool.h"
 #include "pgchorus/resolver.h"
@@ -117,6 +118,7 @@ static void on_worker_exit(uv_async_t *a)
 	if (workers_running_count() > 0)
 		return;
 	ctlsock_stop();
+	metrics_stop();
 	health_stop();
 	hooks_stop();
 	uv_close((uv_handle_t *)&sig_hup, main_handle_closed);
@@ -282,6 +284,10 @@ int main(int argc, char **argv)
 	}
 	if (ctlsock_start(loop, cur_cfg) < 0)
 		return 1;
+	if (metrics_start(loop, cur_cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	r = workers_start(cur_cfg, fds, n_fds, &worker_exit);
 	free(fds);
 	if (r < 0) {

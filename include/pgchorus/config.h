@@ -193,6 +193,7 @@ struct config {
 	char *admin_users;          /* comma separated: may use the admin console (database pgchorus) */
 
 	/* operations */
+	int metrics_port;           /* Prometheus metrics over HTTP on listen_addresses; 0 = none */
 	char *control_socket;       /* "" = none */
 	char *logfile;              /* "" = stderr */
 	char *pidfile;              /* "" = none */

@@ -187,6 +187,7 @@ struct rsess {
 	bool primary_moved;        /* the primary changed during the open transaction */
 	bool fo_order;             /* holds the failover barrier: its shipped rows (RS_ORDER) are not sent yet */
 	uint64_t units_done;       /* units answered so far */
+	uint64_t unit_t0;          /* uv_hrtime() when the unit was first routed (metrics) */
 	bool gate_in;              /* counted as an open write transaction (rgate.c) */
 	bool gate_waiting;         /* in the worker's gate_waiters (RS_GATE) */
 	struct list gate_link;

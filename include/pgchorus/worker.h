@@ -39,11 +39,55 @@ enum worker_run {
 	WORKER_FAST,
 };
 
+/* Latency buckets of the unit histogram (seconds, upper bounds; then +Inf). */
+#define STAT_LAT_BUCKETS 10
+extern const double stat_lat_bounds[STAT_LAT_BUCKETS];
+
+/*
+ * Counters of one worker.  Only the worker writes them (stat_inc: a relaxed
+ * load and store, no locked instruction); the metrics endpoint reads them
+ * from the main thread with relaxed loads.
+ */
 struct worker_stats {
-	uint64_t clients_accepted;
-	uint64_t servers_opened;
-	uint64_t transactions;
+	_Atomic uint64_t clients_accepted;
+	_Atomic uint64_t servers_opened;
+	_Atomic uint64_t transactions;     /* server connections given back (pool mode) */
+	_Atomic uint64_t units;            /* replication: client units answered */
+	_Atomic uint64_t commits_2pc;      /* replication: COMMIT PREPARED everywhere */
+	_Atomic uint64_t aborts;           /* replication: transactions rolled back by pgchorus */
+	_Atomic uint64_t node_statements[64]; /* replication: units sent to each node */
+	_Atomic uint64_t errors[36 * 36];  /* ErrorResponses to clients by SQLSTATE class */
+	_Atomic uint64_t lat_bucket[STAT_LAT_BUCKETS + 1];
+	_Atomic uint64_t lat_sum_us;
 };
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline void stat_inc(_Atomic uint64_t *c)
+{
+	stat_add(c, 1);
+}
+
+/* The SQLSTATE class of CODE ("23505" -> index of "23"), -1 if not [0-9A-Z]{2}. */
+static inline int stat_class_index(const char *code)
+{
+	int v = 0;
+
+	for (int i = 0; i < 2; i++) {
+		char ch = code ? code[i] : 0;
+
+		if (ch >= '0' && ch <= '9')
+			v = v * 36 + (ch - '0');
+		else if (ch >= 'A' && ch <= 'Z')
+			v = v * 36 + (ch - 'A' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
 
 struct listener {
 	union {

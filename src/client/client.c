@@ -397,7 +397,7 @@ void client_accept(struct worker *w, uv_stream_t *listener, bool is_tcp)
 	}
 	list_append(&w->clients, &c->link);
 	w->n_clients++;
-	w->stats.clients_accepted++;
+	stat_inc(&w->stats.clients_accepted);
 	n = atomic_fetch_add(&pgc_runtime.n_clients, 1) + 1;
 	if (is_tcp) {
 		struct sockaddr_storage ss;

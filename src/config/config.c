@@ -609,7 +609,7 @@ enum setting_id {
 	S_HEALTH_CHECK, S_STATE_FILE, S_MIN_NODES, S_FAILOVER_ON_BACKEND_ERROR, S_FAILOVER_COMMAND,
 	S_FAILBACK_COMMAND, S_RECOVERY_1ST_STAGE_COMMAND, S_RECOVERY_2ND_STAGE_COMMAND, S_HOOK_TIMEOUT,
 	S_RECOVERY_TIMEOUT, S_RECOVERY_PAUSE_TIMEOUT, S_RECOVERY_USER, S_PG_BINDIR, S_ADMIN_USERS,
-	S_CONTROL_SOCKET, S_LOGFILE, S_PIDFILE, S_LOG_LEVEL,
+	S_METRICS_PORT, S_CONTROL_SOCKET, S_LOGFILE, S_PIDFILE, S_LOG_LEVEL,
 	S_NODES,
 	S_COUNT
 };
@@ -677,6 +677,7 @@ static const char *const setting_names[S_COUNT] = {
 	[S_RECOVERY_USER] = "recovery_user",
 	[S_PG_BINDIR] = "pg_bindir",
 	[S_ADMIN_USERS] = "admin_users",
+	[S_METRICS_PORT] = "metrics_port",
 	[S_CONTROL_SOCKET] = "control_socket",
 	[S_LOGFILE] = "logfile",
 	[S_PIDFILE] = "pidfile",
@@ -883,6 +884,8 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 			return true;
 		}
 		return read_string(ld, s, name, &cfg->admin_users);
+	case S_METRICS_PORT:
+		return read_int(ld, s, name, 0, 65535, &cfg->metrics_port);
 	case S_CONTROL_SOCKET:
 		return read_string(ld, s, name, &cfg->control_socket);
 	case S_LOGFILE:
@@ -1506,7 +1509,8 @@ bool config_reload_compatible(const struct config *old, const struct config *new
 		if (differ_int(name, old->nodes[i].port, new_cfg->nodes[i].port, err, errlen))
 			return false;
 	}
-	if (differ_str("control_socket", old->control_socket, new_cfg->control_socket, err, errlen) ||
+	if (differ_int("metrics_port", old->metrics_port, new_cfg->metrics_port, err, errlen) ||
+	    differ_str("control_socket", old->control_socket, new_cfg->control_socket, err, errlen) ||
 	    differ_str("pidfile", old->pidfile, new_cfg->pidfile, err, errlen) ||
 	    differ_str("logfile", old->logfile, new_cfg->logfile, err, errlen))
 		return false;

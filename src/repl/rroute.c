@@ -397,6 +397,8 @@ void rs_run_unit(struct rsess *rs)
 	int primary;
 
 	rs->u_ready = true;
+	if (!rs->unit_t0)
+		rs->unit_t0 = uv_hrtime();
 	if (fl & STMT_F_UNANALYSED) {
 		rs_local_error(rs, "54001", "statement is too complex to be replicated safely");
 		return;

@@ -249,6 +249,26 @@ bool rsess_idle(const struct client *c)
 
 /* ---- the end of a unit ---- */
 
+const double stat_lat_bounds[STAT_LAT_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1 };
+
+/* Metrics: the unit is answered (units, latency histogram). */
+static void rs_stat_unit(struct rsess *rs)
+{
+	struct worker_stats *st = &rs->c->w->stats;
+	double secs;
+	int b = 0;
+
+	stat_inc(&st->units);
+	if (!rs->unit_t0)
+		return;
+	secs = (double)(uv_hrtime() - rs->unit_t0) / 1e9;
+	rs->unit_t0 = 0;
+	while (b < STAT_LAT_BUCKETS && secs > stat_lat_bounds[b])
+		b++;
+	stat_inc(&st->lat_bucket[b]);
+	stat_add(&st->lat_sum_us, (uint64_t)(secs * 1e6));
+}
+
 static void rs_txn_reset(struct rsess *rs)
 {
 	rs->wrote = false;
@@ -280,6 +300,7 @@ void rs_finish(struct rsess *rs)
 	if (rs->txn == 'I')
 		rs_txn_reset(rs);
 	rs->units_done++;
+	rs_stat_unit(rs);
 	corder_end(rs->commit_ticket);
 	rs->commit_ticket = 0;
 	rs->step = RS_NONE;
@@ -300,6 +321,10 @@ void rs_finish(struct rsess *rs)
 /* Answer the unit here with an error. */
 void rs_local_error(struct rsess *rs, const char *sqlstate, const char *text)
 {
+	int ci = stat_class_index(sqlstate);
+
+	if (ci >= 0)
+		stat_inc(&rs->c->w->stats.errors[ci]);
 	if (!msg_error(&rs->c->scratch, "ERROR", sqlstate, "%s", text)) {
 		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return;

@@ -140,7 +140,14 @@ static bool rsrv_message(struct server *s, struct rsess *rs, struct rs_slot *sl,
 			log_warning("out of memory keeping an error");
 		/* Errors of the client's own messages, and of pgchorus's additions
 		 * on the leader (COMMIT PREPARED...), reach the client. */
-		return leader && (!(entry & RT_SWALLOW) || (entry & RT_INJECTED));
+		if (leader && (!(entry & RT_SWALLOW) || (entry & RT_INJECTED))) {
+			int ci = stat_class_index(st);
+
+			if (ci >= 0)
+				stat_inc(&rs->c->w->stats.errors[ci]);
+			return true;
+		}
+		return false;
 	}
 	case 'Z':
 		s->txn_status = len >= 6 ? (char)msg[5] : 'I';

@@ -213,6 +213,8 @@ bool rs_send_ex(struct rsess *rs, int node, const char *const *pre, const struct
 
 	if (!s)
 		return false;
+	if (u)
+		stat_inc(&rs->c->w->stats.node_statements[node & 63]);
 	defer = defer && sl->lag_count <= RS_DEFER_MAX && sl->pend.msgs.len < RS_DEFER_BYTES;
 	out = defer ? &sl->pend.msgs : &s->scratch;
 	if (!defer && sl->pend.msgs.len && !rs_take_pending(sl, s))
@@ -946,12 +948,20 @@ void rsess_step_done(struct rsess *rs)
 			}
 		}
 		rs_gid_done(rs, failed > 0);
+		stat_inc(&rs->c->w->stats.commits_2pc);
 		rs->txn = 'I';
 		rs_finish(rs);
 		return;
 	}
 	case RS_ABORT:
 		rs_gid_done(rs, false);
+		stat_inc(&rs->c->w->stats.aborts);
+		if (rs->send_err && rs->err.len > 5) {
+			int ci = stat_class_index(msg_error_field(rs->err.data + 5, (uint32_t)rs->err.len - 5, 'C'));
+
+			if (ci >= 0)
+				stat_inc(&rs->c->w->stats.errors[ci]);
+		}
 		if (rs->send_err && rs->err.len && !buf_append(&rs->c->scratch, rs->err.data, rs->err.len)) {
 			client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 			return;

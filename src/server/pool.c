@@ -250,7 +250,7 @@ void pool_release(struct server *s, bool reset)
 	struct worker *w = s->w;
 	uint64_t now = worker_now(w);
 
-	w->stats.transactions++;
+	stat_inc(&w->stats.transactions);
 	if (w->cfg->server_lifetime > 0 && now - s->created > (uint64_t)(w->cfg->server_lifetime * 1000))
 		s->close_on_release = true;
 	if (reset) {

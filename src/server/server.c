@@ -763,7 +763,7 @@ struct server *server_connect(struct pool *p)
 		r = uv_tcp_connect(&s->creq, &s->ps.u.tcp, (const struct sockaddr *)&n->addr, server_connect_cb);
 	}
 	w->open_handles++;
-	w->stats.servers_opened++;
+	stat_inc(&w->stats.servers_opened);
 	list_append(&p->busy, &s->link);
 	p->n_servers++;
 	p->n_connecting++;
