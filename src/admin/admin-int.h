@@ -21,6 +21,8 @@
 #define ADMIN_MAX_COLS 32
 /* Commands in one Query message. */
 #define ADMIN_MAX_CALLS 64
+/* Bytes of the names of one command (%n, %N), with their separators. */
+#define ADMIN_NAMES_LEN 512
 
 /* Column types (PostgreSQL type OIDs). */
 enum admin_type {
@@ -40,7 +42,10 @@ struct admin_res;
 
 struct admin_cmd {
 	/* Words matched case-insensitively, separated by one space; "%d" is an
-	 * integer argument (a node id...), passed to run in ARGS in order. */
+	 * integer argument (a node id...), passed to run in ARGS in order;
+	 * "%n" a name (words joined by '.', as written: quotes kept) and "%N"
+	 * one or more names separated by ',' (at most one %n/%N per pattern),
+	 * passed in admin_res.names, separated by ','. */
 	const char *pattern;
 	const char *usage;            /* for the help: "DETACH NODE n" */
 	const char *tag;              /* CommandComplete tag */
@@ -58,6 +63,8 @@ struct admin_cmd_set {
 extern const struct admin_cmd_set admin_cmds_nodes;
 /* cmd_ops.c: SHOW VERSION, SHOW CONFIG, RELOAD, SHUTDOWN, PAUSE, RESUME. */
 extern const struct admin_cmd_set admin_cmds_ops;
+/* cmd_compare.c: COMPARE, SHOW COMPARE, SHOW COMPARE STATUS, REPAIR TABLE. */
+extern const struct admin_cmd_set admin_cmds_compare;
 
 /* One parsed command: CMD NULL is an empty statement.  TEXT (LEN bytes, not
  * NUL-terminated) is its source, for the log; it points into the string
@@ -65,6 +72,7 @@ extern const struct admin_cmd_set admin_cmds_ops;
 struct admin_call {
 	const struct admin_cmd *cmd;
 	int64_t args[ADMIN_MAX_ARGS];
+	char names[ADMIN_NAMES_LEN]; /* %n / %N: "a,s.b" ("" if none) */
 	const char *text;
 	int len;
 };
@@ -92,6 +100,7 @@ struct admin_res {
 	const char *user;             /* who runs the command (for the log) */
 	const char *addr;
 	const struct admin_cmd *cmd;
+	const char *names;            /* the call's names (%n, %N), "" if none; set by admin_execute */
 	const int16_t *formats;       /* per column: 0 text, 1 binary; NULL: all text */
 	struct buf rows;              /* DataRow messages */
 	struct buf notices;           /* NoticeResponse messages */

@@ -28,6 +28,7 @@
 static const struct admin_cmd_set *const admin_cmd_sets[] = {
 	&admin_cmds_nodes,
 	&admin_cmds_ops,
+	&admin_cmds_compare,
 };
 
 #define N_SETS (sizeof(admin_cmd_sets) / sizeof(admin_cmd_sets[0]))
@@ -109,19 +110,47 @@ static bool match_int(const char *sql, const struct stmt_tokens *st, size_t *i, 
 	return true;
 }
 
+/* A name at tokens [*i...]: words (identifiers or keywords) joined by '.',
+ * appended to OUT (N bytes, *LEN used) as written. */
+static bool match_name(const char *sql, const struct stmt_tokens *st, size_t *i, char *out, size_t n, size_t *len)
+{
+	for (;;) {
+		const PgQuery__ScanToken *t;
+		size_t w;
+
+		if (*i >= st->n)
+			return false;
+		t = st->t[*i];
+		if (t->token != PG_QUERY__TOKEN__IDENT && t->keyword_kind == PG_QUERY__KEYWORD_KIND__NO_KEYWORD)
+			return false;
+		w = (size_t)(t->end - t->start);
+		if (*len + w + 2 >= n)
+			return false;
+		memcpy(out + *len, sql + t->start, w);
+		*len += w;
+		out[*len] = 0;
+		(*i)++;
+		if (*i >= st->n || st->t[*i]->token != PG_QUERY__TOKEN__ASCII_46)
+			return true;
+		out[(*len)++] = '.';
+		(*i)++;
+	}
+}
+
 /*
  * Match the statement's tokens against CMD's pattern.  Returns the number
  * of pattern words matched before a difference (the whole pattern and
  * nothing left over: a match, *full set).
  */
 static int match_cmd(const char *sql, const struct stmt_tokens *st, const struct admin_cmd *cmd,
-		     int64_t *args, bool *full)
+		     int64_t *args, char *names, bool *full)
 {
 	const char *p = cmd->pattern;
-	size_t i = 0;
+	size_t i = 0, names_len = 0;
 	int words = 0, n_args = 0;
 
 	*full = false;
+	names[0] = 0;
 	while (*p) {
 		size_t len = strcspn(p, " ");
 
@@ -129,6 +158,18 @@ static int match_cmd(const char *sql, const struct stmt_tokens *st, const struct
 			if (n_args >= ADMIN_MAX_ARGS || !match_int(sql, st, &i, &args[n_args]))
 				return words;
 			n_args++;
+		} else if (len == 2 && (strncmp(p, "%n", 2) == 0 || strncmp(p, "%N", 2) == 0)) {
+			if (!match_name(sql, st, &i, names, ADMIN_NAMES_LEN, &names_len))
+				return words;
+			while (p[1] == 'N' && i + 1 < st->n && st->t[i]->token == PG_QUERY__TOKEN__ASCII_44) {
+				size_t save = i++;
+
+				names[names_len++] = ',';
+				if (!match_name(sql, st, &i, names, ADMIN_NAMES_LEN, &names_len)) {
+					i = save;
+					break;
+				}
+			}
 		} else {
 			if (i >= st->n || !token_is_word(sql, st->t[i], p, len))
 				return words;
@@ -160,7 +201,7 @@ static bool match_stmt(const char *sql, const struct stmt_tokens *st, struct adm
 		for (size_t i = 0; i < admin_cmd_sets[s]->n; i++) {
 			const struct admin_cmd *cmd = &admin_cmd_sets[s]->cmds[i];
 			bool full;
-			int words = match_cmd(sql, st, cmd, call->args, &full);
+			int words = match_cmd(sql, st, cmd, call->args, call->names, &full);
 
 			if (full) {
 				call->cmd = cmd;
@@ -266,6 +307,7 @@ void admin_execute(const struct admin_call *call, struct admin_res *r)
 	int len = call->len > 300 ? 300 : call->len;
 
 	log_info("admin %s@%s: %.*s", r->user, r->addr, len, call->text);
+	r->names = call->names;
 	call->cmd->run(r, call->args);
 	if (r->failed)
 		log_info("admin %s@%s: %.*s: failed (%s): %s", r->user, r->addr, len, call->text, r->err.sqlstate,

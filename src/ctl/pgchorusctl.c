@@ -56,6 +56,8 @@ static void usage(FILE *f)
 		"  reload             reload the configuration (SIGHUP)\n"
 		"  stop               graceful shutdown (SIGTERM)\n"
 		"  version            pgchorus' version\n"
+		"  compare [table...] compare the tables on the nodes that are up (exit 1: divergent)\n"
+		"  repair TABLE --from n  copy TABLE from node n to the other nodes that are up\n"
 		"Options:\n"
 		"  -s, --socket PATH  the control socket (default: control_socket of -f, or %s)\n"
 		"  -f, --config FILE  read control_socket from this configuration file\n"
@@ -438,6 +440,125 @@ static int recover_node(int node)
 	}
 }
 
+/* ---- compare, repair ----------------------------------------------------------------- */
+
+/* SHOW COMPARE STATUS's row: job, status, started, ended, tables, divergent, detail, error */
+struct job_status {
+	char job[16], state[16], tables[32], divergent[32], detail[512], error[512];
+};
+
+/* Poll SHOW COMPARE STATUS until the job is no longer running. */
+static void wait_job(struct job_status *s)
+{
+	for (;;) {
+		struct answer a;
+		int row;
+
+		ctl_ask("SHOW COMPARE STATUS", false, &a);
+		fail_if_error(&a);
+		row = first_row(&a);
+		memset(s, 0, sizeof(*s));
+		if (row >= 0 && row < a.n - 1) {
+			const char *l = a.lines[row];
+
+			field(l, 0, s->job, sizeof(s->job));
+			field(l, 1, s->state, sizeof(s->state));
+			field(l, 4, s->tables, sizeof(s->tables));
+			field(l, 5, s->divergent, sizeof(s->divergent));
+			field(l, 6, s->detail, sizeof(s->detail));
+			field(l, 7, s->error, sizeof(s->error));
+		}
+		answer_free(&a);
+		if (strcmp(s->state, "running") != 0)
+			return;
+		usleep(200000);
+	}
+}
+
+/* A table name for the admin console: letters, digits, '_', '$', '.' and double quotes only. */
+static const char *table_arg(const char *s)
+{
+	if (!*s || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$.\"") != strlen(s)) {
+		fprintf(stderr, "pgchorusctl: not a table name: %s\n", s);
+		exit(EXIT_USAGE);
+	}
+	return s;
+}
+
+/* COMPARE, wait, print the divergent tables (all rows with --json). */
+static int compare(char **tables, int n)
+{
+	struct answer a;
+	struct job_status s;
+	char line[4096];
+	size_t len = (size_t)snprintf(line, sizeof(line), "COMPARE");
+	int row, bad = 0;
+
+	for (int i = 0; i < n && len < sizeof(line); i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s", i ? ", " : " ", table_arg(tables[i]));
+	if (len >= sizeof(line)) {
+		fprintf(stderr, "pgchorusctl: too many tables\n");
+		return EXIT_USAGE;
+	}
+	ctl_ask(line, false, &a);
+	fail_if_error(&a);
+	answer_free(&a);
+	wait_job(&s);
+	if (strcmp(s.state, "done") != 0) {
+		fprintf(stderr, "pgchorusctl: compare %s: %s\n", s.state[0] ? s.state : "lost", s.error);
+		return EXIT_FAILED;
+	}
+	ctl_ask("SHOW COMPARE", json, &a);
+	fail_if_error(&a);
+	if (json) {
+		print_answer(&a, false);
+		bad = atoi(s.divergent);
+		answer_free(&a);
+		return bad ? EXIT_FAILED : 0;
+	}
+	/* table | node | rows | checksum | divergent | differing_keys */
+	row = first_row(&a);
+	for (int i = row; row >= 0 && i < a.n - 1; i++) {
+		char table[256], node[32], rows[32], divergent[8], keys[2048];
+
+		field(a.lines[i], 0, table, sizeof(table));
+		field(a.lines[i], 1, node, sizeof(node));
+		field(a.lines[i], 2, rows, sizeof(rows));
+		field(a.lines[i], 4, divergent, sizeof(divergent));
+		field(a.lines[i], 5, keys, sizeof(keys));
+		if (strcmp(divergent, "t") != 0)
+			continue;
+		printf("divergent: %s node %s: %s rows%s%s\n", table, node, rows, keys[0] ? ", differing keys: " : "",
+		       keys);
+		bad++;
+	}
+	answer_free(&a);
+	printf("%s tables compared, %s divergent\n", s.tables, s.divergent);
+	return bad || atoi(s.divergent) ? EXIT_FAILED : 0;
+}
+
+static int repair(const char *table, int from)
+{
+	struct answer a;
+	struct job_status s;
+	char line[512];
+
+	snprintf(line, sizeof(line), "REPAIR TABLE %s FROM NODE %d", table_arg(table), from);
+	ctl_ask(line, false, &a);
+	fail_if_error(&a);
+	answer_free(&a);
+	wait_job(&s);
+	if (strcmp(s.state, "done") != 0) {
+		fprintf(stderr, "pgchorusctl: repair %s: %s\n", s.state[0] ? s.state : "lost", s.error);
+		return EXIT_FAILED;
+	}
+	if (json)
+		printf("{\"repaired\":\"%s\",\"rows\":%s}\n", table, s.tables[0] ? s.tables : "null");
+	else
+		printf("repaired %s\n", s.detail);
+	return 0;
+}
+
 /* control_socket of the configuration file PATH (exit 2 if unreadable). */
 static const char *socket_of(const char *path)
 {
@@ -523,6 +644,16 @@ int main(int argc, char **argv)
 		if (!nargs_ok(cmd, nargs, 1))
 			return EXIT_USAGE;
 		node_arg(argv[optind + 1]);
+	} else if (!strcmp(cmd, "compare")) {
+		for (int i = 0; i < nargs; i++)
+			table_arg(argv[optind + 1 + i]);
+	} else if (!strcmp(cmd, "repair")) {
+		if (nargs != 3 || strcmp(argv[optind + 2], "--from") != 0) {
+			fprintf(stderr, "pgchorusctl: usage: repair TABLE --from n\n");
+			return EXIT_USAGE;
+		}
+		table_arg(argv[optind + 1]);
+		node_arg(argv[optind + 3]);
 	} else if (!strcmp(cmd, "node-count") || !strcmp(cmd, "pool-status") || !strcmp(cmd, "reload") ||
 		   !strcmp(cmd, "stop") || !strcmp(cmd, "version")) {
 		if (!nargs_ok(cmd, nargs, 0))
@@ -547,6 +678,10 @@ int main(int argc, char **argv)
 		return simple("SHUTDOWN", false);
 	if (strcmp(cmd, "version") == 0)
 		return version();
+	if (strcmp(cmd, "compare") == 0)
+		return compare(argv + optind + 1, nargs);
+	if (strcmp(cmd, "repair") == 0)
+		return repair(argv[optind + 1], node_arg(argv[optind + 3]));
 	snprintf(line, sizeof(line), "%s NODE %d",
 		 !strcmp(cmd, "attach-node") ? "ATTACH" : !strcmp(cmd, "detach-node") ? "DETACH" : "RECOVER",
 		 node_arg(argv[optind + 1]));
