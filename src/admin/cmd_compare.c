@@ -32,7 +32,7 @@ static void repair(struct admin_res *r, const int64_t *args)
 	char err[256] = "";
 
 	if (args[0] < 0 || args[0] >= nodes_count()) {
-		admin_error(r, SQLSTATE_OBJECT_NOT_IN_STATE, "no node %lld (nodes are 0 to %d)", (long long)args[0],
+		admin_error(r, "22023", "node %lld does not exist (node ids are 0 to %d)", (long long)args[0],
 			    nodes_count() - 1);
 		return;
 	}
