@@ -22,7 +22,10 @@ enum inbox_kind {
 	INBOX_POOL_ROOM,      /* pool `shared` has room: open servers for your waiters */
 	INBOX_NODE_DOWN,      /* node `pid` is no longer up: sessions and pools let go of it */
 	INBOX_WRITES_RESUMED, /* the pause of writes ended (rgate.c): waiting sessions go on */
+	INBOX_ADMIN_SNAPSHOT, /* admin console: `snap`, key 0: fill your part; key 1: all parts are in */
 };
+
+struct admin_snapshot;
 
 struct inbox_msg {
 	struct list link;
@@ -31,6 +34,7 @@ struct inbox_msg {
 	uint32_t key;
 	struct config *cfg;   /* INBOX_CONFIG: a reference the worker takes over */
 	struct pool_shared *shared;
+	struct admin_snapshot *snap; /* INBOX_ADMIN_SNAPSHOT (snapshot.h) */
 };
 
 enum worker_run {

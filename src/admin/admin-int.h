@@ -61,6 +61,8 @@ struct admin_cmd_set {
 
 /* cmd_nodes.c: SHOW NODES, SHOW POOL_NODES, SHOW RECOVERY, DETACH/ATTACH/RECOVER NODE. */
 extern const struct admin_cmd_set admin_cmds_nodes;
+/* cmd_show.c: SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, SHOW STATS. */
+extern const struct admin_cmd_set admin_cmds_show;
 /* cmd_ops.c: SHOW VERSION, SHOW CONFIG, RELOAD, SHUTDOWN, PAUSE, RESUME. */
 extern const struct admin_cmd_set admin_cmds_ops;
 /* cmd_compare.c: COMPARE, SHOW COMPARE, SHOW COMPARE STATUS, REPAIR TABLE. */
@@ -94,6 +96,12 @@ struct admin_err {
  */
 int admin_parse(const char *sql, struct admin_call *calls, int max, struct admin_err *err);
 
+struct admin_res;
+struct worker;
+/* A command answered from every worker's data (admin_defer). */
+typedef void admin_collect_fn(struct admin_res *part, struct worker *w);
+typedef void admin_finish_fn(struct admin_res *r, const struct admin_res *parts, int n_parts);
+
 /* The result of one command, built by its run function. */
 struct admin_res {
 	const struct config *cfg;     /* the worker's settings */
@@ -109,6 +117,9 @@ struct admin_res {
 	int col;                      /* its next column */
 	bool failed;                  /* ERR is set: the client gets an ErrorResponse */
 	struct admin_err err;
+	bool can_defer;               /* the caller can wait for admin_defer (the console) */
+	admin_collect_fn *collect;    /* admin_defer: the rows come later */
+	admin_finish_fn *finish;
 };
 
 void admin_res_init(struct admin_res *r, const struct config *cfg, const char *user, const char *addr,
@@ -131,6 +142,30 @@ void admin_row_end(struct admin_res *r);
 /* The command failed: no rows, an ErrorResponse with SQLSTATE and the message. */
 void admin_error(struct admin_res *r, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * The rows of R come from every worker (a run function, instead of putting
+ * rows): COLLECT runs on each worker's thread with PART, a result of the
+ * same command (in the caller's formats, or in text when FINISH is set);
+ * then on the caller's worker FINISH builds R from the parts (in worker
+ * order); FINISH NULL: the parts' rows one after the other.  Callers that
+ * cannot wait (the control socket) get 0A000 instead.
+ */
+void admin_defer(struct admin_res *r, admin_collect_fn *collect, admin_finish_fn *finish);
+
+/* cmd_show.c: gather a deferred result (console.c).  Start R's collection
+ * on every worker for the console session C (on C's worker); NULL if
+ * memory ran out.  When every worker is done, C's worker calls
+ * admin_deferred_done(C, S) (console.c) from its inbox, unless
+ * admin_snapshot_forget(S) was called first. */
+struct admin_snapshot;
+struct client;
+struct admin_snapshot *admin_snapshot_start(struct client *c, const struct admin_res *r);
+/* The session is gone: the answer, when it comes, is dropped. */
+void admin_snapshot_forget(struct admin_snapshot *s);
+/* Build R (as passed to admin_snapshot_start) from the parts of S. */
+void admin_snapshot_result(const struct admin_snapshot *s, struct admin_res *r);
+void admin_deferred_done(struct client *c, struct admin_snapshot *s);
+
 /* A NoticeResponse sent before the result. */
 void admin_notice(struct admin_res *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

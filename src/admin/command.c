@@ -28,6 +28,7 @@
 static const struct admin_cmd_set *const admin_cmd_sets[] = {
 	&admin_cmds_nodes,
 	&admin_cmds_ops,
+	&admin_cmds_show,
 	&admin_cmds_compare,
 };
 
@@ -326,6 +327,17 @@ void admin_error(struct admin_res *r, const char *sqlstate, const char *fmt, ...
 	vsnprintf(r->err.message, sizeof(r->err.message), fmt, ap);
 	va_end(ap);
 	r->err.hint[0] = 0;
+}
+
+void admin_defer(struct admin_res *r, admin_collect_fn *collect, admin_finish_fn *finish)
+{
+	if (!r->can_defer) {
+		admin_error(r, SQLSTATE_FEATURE_NOT_SUPPORTED, "%s is answered on the SQL admin console only",
+			    r->cmd->usage);
+		return;
+	}
+	r->collect = collect;
+	r->finish = finish;
 }
 
 static void res_oom(struct admin_res *r)

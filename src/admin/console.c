@@ -43,7 +43,19 @@ struct admin_stmt {
 	char text[];
 };
 
+/* A command waiting for the workers' rows (admin_defer): the session
+ * reads and answers nothing more until it is answered. */
+struct admin_pending {
+	struct admin_snapshot *snap;
+	struct admin_res r;             /* its result so far (notices) */
+	bool describe;
+	int32_t max_rows;
+	char *sql;                      /* a simple Query: its text, to go on after the command */
+	int next;                       /* ... at this command */
+};
+
 struct admin_session {
+	struct admin_pending *pending;  /* NULL: none */
 	struct strmap stmts;            /* named statements: name -> struct admin_stmt */
 	struct admin_stmt *unnamed;     /* NULL: none */
 	struct admin_stmt *portal;      /* the unnamed portal's command (a copy); NULL: none */
@@ -70,6 +82,12 @@ void admin_session_free(struct admin_session *as)
 {
 	if (!as)
 		return;
+	if (as->pending) {
+		admin_snapshot_forget(as->pending->snap);
+		admin_res_free(&as->pending->r);
+		free(as->pending->sql);
+		free(as->pending);
+	}
 	strmap_foreach(&as->stmts, stmt_free_cb, NULL);
 	strmap_destroy(&as->stmts);
 	free(as->unnamed);
@@ -235,40 +253,125 @@ static bool send_empty(struct client *c, uint8_t type)
 }
 
 /*
- * Run CALL and append its answer: notices, then the error, or the rows
+ * Append the answer of R (freed): notices, then the error, or the rows
  * (after a RowDescription if DESCRIBE) and CommandComplete.  Returns 1 if
- * it ran, 0 if it failed (the client got the error), -1 if C was closed.
+ * the command ran, 0 if it failed (the client got the error), -1 if C was
+ * closed.
  */
-static int run_call(struct client *c, const struct admin_call *call, const int16_t *formats, bool describe,
-		    int32_t max_rows)
+static int send_result(struct client *c, struct admin_res *r, bool describe, int32_t max_rows)
 {
-	struct admin_res r;
+	const struct admin_cmd *cmd = r->cmd;
 	bool ok;
 	int ran;
 
-	if (!call->cmd)
-		return send_empty(c, 'I') ? 1 : -1; /* EmptyQueryResponse */
-	admin_res_init(&r, c->w->cfg, c->user, c->addr, call->cmd, formats);
-	admin_execute(call, &r);
-	if (!r.failed && max_rows > 0 && r.n_rows > (uint64_t)max_rows)
-		admin_error(&r, SQLSTATE_FEATURE_NOT_SUPPORTED,
+	if (!r->failed && max_rows > 0 && r->n_rows > (uint64_t)max_rows)
+		admin_error(r, SQLSTATE_FEATURE_NOT_SUPPORTED,
 			    "the admin console cannot return a result in parts (Execute with a row limit)");
-	ok = buf_append(&c->scratch, r.notices.data, r.notices.len);
-	if (ok && r.failed) {
-		ok = admin_msg_error(&c->scratch, "ERROR", &r.err);
+	ok = buf_append(&c->scratch, r->notices.data, r->notices.len);
+	if (ok && r->failed) {
+		ok = admin_msg_error(&c->scratch, "ERROR", &r->err);
 	} else if (ok) {
-		if (describe && call->cmd->n_cols)
-			ok = admin_msg_row_description(&c->scratch, call->cmd, formats);
-		ok = ok && buf_append(&c->scratch, r.rows.data, r.rows.len) &&
-		     msg_command_complete(&c->scratch, call->cmd->tag);
+		if (describe && cmd->n_cols)
+			ok = admin_msg_row_description(&c->scratch, cmd, r->formats);
+		ok = ok && buf_append(&c->scratch, r->rows.data, r->rows.len) &&
+		     msg_command_complete(&c->scratch, cmd->tag);
 	}
-	ran = r.failed ? 0 : 1;
-	admin_res_free(&r);
+	ran = r->failed ? 0 : 1;
+	admin_res_free(r);
 	if (!ok) {
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return -1;
 	}
 	return ran;
+}
+
+/*
+ * Run CALL and append its answer (send_result).  Returns 1 if it ran, 0 if
+ * it failed (the client got the error), -1 if C was closed, 2 if it waits
+ * for the workers (c->admin->pending is set; its answer comes later).
+ */
+static int run_call(struct client *c, const struct admin_call *call, const int16_t *formats, bool describe,
+		    int32_t max_rows)
+{
+	struct admin_pending *p;
+	struct admin_res r;
+
+	if (!call->cmd)
+		return send_empty(c, 'I') ? 1 : -1; /* EmptyQueryResponse */
+	admin_res_init(&r, c->w->cfg, c->user, c->addr, call->cmd, formats);
+	r.can_defer = true;
+	admin_execute(call, &r);
+	if (r.failed || !r.collect)
+		return send_result(c, &r, describe, max_rows);
+	p = calloc(1, sizeof(*p));
+	if (p)
+		p->snap = admin_snapshot_start(c, &r);
+	if (!p || !p->snap) {
+		free(p);
+		admin_error(&r, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return send_result(c, &r, describe, max_rows);
+	}
+	p->r = r;
+	p->describe = describe;
+	p->max_rows = max_rows;
+	c->admin->pending = p;
+	return 2;
+}
+
+/* Run CALLS[FROM..N) of the Query SQL, each with its own result, up to an
+ * error, then ReadyForQuery; if one waits for the workers, the rest waits
+ * with it.  false if C was closed. */
+static bool run_calls(struct client *c, const char *sql, const struct admin_call *calls, int n, int from)
+{
+	for (int i = from; i < n; i++) {
+		int r = run_call(c, &calls[i], NULL, true, 0);
+
+		if (r < 0)
+			return false;
+		if (r == 0)
+			break;
+		if (r == 2) {
+			c->admin->pending->next = i + 1;
+			c->admin->pending->sql = strdup(sql);
+			if (c->admin->pending->sql)
+				return true;
+			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+			return false;
+		}
+	}
+	if (msg_ready(&c->scratch, 'I'))
+		return true;
+	client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+	return false;
+}
+
+void admin_deferred_done(struct client *c, struct admin_snapshot *s)
+{
+	struct admin_session *as = c->admin;
+	struct admin_pending *p = as ? as->pending : NULL;
+	struct admin_call calls[ADMIN_MAX_CALLS];
+	struct admin_err err;
+	bool ok = true;
+	int r, n;
+
+	if (!p || p->snap != s || c->state == CL_CLOSING)
+		return;
+	as->pending = NULL;
+	p->r.cfg = c->w->cfg; /* the one it started with may have been replaced */
+	admin_snapshot_result(s, &p->r);
+	r = send_result(c, &p->r, p->describe, p->max_rows);
+	if (r >= 0 && p->sql) {
+		/* the rest of the Query: it parsed before, it parses again */
+		n = r == 1 ? admin_parse(p->sql, calls, ADMIN_MAX_CALLS, &err) : 0;
+		ok = run_calls(c, p->sql, calls, n > 0 ? n : 0, p->next);
+	} else if (r == 0) {
+		as->skip_to_sync = true; /* an Execute failed */
+	}
+	free(p->sql);
+	free(p);
+	if (r < 0 || !ok)
+		return;
+	admin_process(c); /* writes the answer, then reads on */
 }
 
 /* ---- simple protocol ------------------------------------------------------------ */
@@ -293,18 +396,7 @@ static bool on_query(struct client *c, const char *sql)
 		if (!send_empty(c, 'I'))
 			return false;
 	}
-	for (int i = 0; i < n; i++) {
-		int r = run_call(c, &calls[i], NULL, true, 0);
-
-		if (r < 0)
-			return false;
-		if (r == 0)
-			break;
-	}
-	if (msg_ready(&c->scratch, 'I'))
-		return true;
-	client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-	return false;
+	return run_calls(c, sql, calls, n > 0 ? n : 0, 0);
 }
 
 /* ---- extended protocol ---------------------------------------------------------- */
@@ -574,7 +666,7 @@ void admin_process(struct client *c)
 {
 	struct worker *w = c->w;
 
-	while (c->state == CL_IDLE && c->in.data && iobuf_avail(&c->in)) {
+	while (c->state == CL_IDLE && !c->admin->pending && c->in.data && iobuf_avail(&c->in)) {
 		uint32_t avail = iobuf_avail(&c->in), len;
 		uint8_t type;
 		enum codec_frame f = codec_frame(iobuf_head(&c->in), avail, w->cfg->max_message_size, &type, &len);
@@ -608,15 +700,15 @@ void admin_process(struct client *c)
 	}
 	if (c->state != CL_IDLE || !client_flush_scratch(c))
 		return;
-	if (pstream_busy(&c->ps))
-		client_pause(c);
+	if (pstream_busy(&c->ps) || c->admin->pending)
+		client_pause(c); /* pending: admin_deferred_done goes on */
 	else
 		client_resume(c);
 }
 
 void admin_drained(struct client *c)
 {
-	if (c->state != CL_IDLE)
+	if (c->state != CL_IDLE || c->admin->pending)
 		return;
 	client_resume(c);
 	if (c->in.data && iobuf_avail(&c->in))

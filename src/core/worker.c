@@ -16,6 +16,7 @@
 #include "pgchorus/pool.h"
 #include "pgchorus/rsess.h"
 #include "pgchorus/scram.h"
+#include "pgchorus/snapshot.h"
 #include "pgchorus/worker.h"
 
 #define JANITOR_MS 1000
@@ -234,6 +235,9 @@ static void worker_inbox_cb(uv_async_t *a)
 			break;
 		case INBOX_WRITES_RESUMED:
 			rs_gate_wake(w);
+			break;
+		case INBOX_ADMIN_SNAPSHOT:
+			admin_snapshot_on_inbox(w, m->snap, m->key);
 			break;
 		case INBOX_SHUTDOWN:
 		case INBOX_FAST_SHUTDOWN:
