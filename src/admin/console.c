@@ -354,9 +354,15 @@ void admin_deferred_done(struct client *c, struct admin_snapshot *s)
 	bool ok = true;
 	int r, n;
 
-	if (!p || p->snap != s || c->state == CL_CLOSING)
+	if (!p || p->snap != s)
 		return;
-	as->pending = NULL;
+	as->pending = NULL; /* S is freed when this returns */
+	if (c->state == CL_CLOSING) {
+		admin_res_free(&p->r);
+		free(p->sql);
+		free(p);
+		return;
+	}
 	p->r.cfg = c->w->cfg; /* the one it started with may have been replaced */
 	admin_snapshot_result(s, &p->r);
 	r = send_result(c, &p->r, p->describe, p->max_rows);
