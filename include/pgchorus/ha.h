@@ -55,6 +55,9 @@ void nodes_note_write(void);
 bool node_written_since(int id);
 /* Live nodes (UP). */
 int nodes_up_count(void);
+/* Make ID the primary while it is up (kept in the state file).  Only with
+ * writes paused and none open (ha_promote_node). */
+void node_set_preferred(int id, const char *why);
 
 /* ---- write pause (src/repl/rgate.c) ---- */
 
@@ -134,6 +137,9 @@ int ha_recover_node(int node, char *err, size_t errlen);
  * writes paused while open write transactions end, then it is up.  Runs in
  * the HA thread; 0 = started, -1 with ERR = refused. */
 int ha_attach_node(int node, char *err, size_t errlen);
+/* PROMOTE NODE: make NODE (up) the primary, in the HA thread, with writes
+ * paused while open write transactions end.  0 = started, -1 with ERR. */
+int ha_promote_node(int node, char *err, size_t errlen);
 /* A copy of the progress of the last (or running) recovery. */
 void recovery_get_progress(struct recovery_progress *out);
 

@@ -35,7 +35,11 @@ int nodes_init(const struct config *cfg, char *err, size_t errlen);
 void nodes_free(void);
 int nodes_count(void);
 struct node *node_get(int id);
-/* The node that receives queries in pool mode: the live node with the lowest id. */
+/* The primary: the node PROMOTE NODE chose while it is up, else the live
+ * node with the lowest id. */
 int node_primary(void);
+/* PROMOTE NODE (ha.h: under the pause of writes, via node_set_preferred): ID, or -1 for none. */
+void node_prefer(int id);
+int node_preferred(void);
 
 #endif

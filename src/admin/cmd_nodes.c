@@ -211,6 +211,11 @@ static void recover_node(struct admin_res *r, const int64_t *args)
 	start_ha(r, args[0], ha_recover_node, "recover", "SHOW RECOVERY shows its progress");
 }
 
+static void promote_node(struct admin_res *r, const int64_t *args)
+{
+	start_ha(r, args[0], ha_promote_node, "promote", "SHOW NODES shows when it is the primary");
+}
+
 #define COLS(a) a, (int)(sizeof(a) / sizeof(a[0]))
 
 static const struct admin_cmd node_cmds[] = {
@@ -220,6 +225,7 @@ static const struct admin_cmd node_cmds[] = {
 	{ "DETACH NODE %d", "DETACH NODE n", "DETACH NODE", NULL, 0, detach_node },
 	{ "ATTACH NODE %d", "ATTACH NODE n", "ATTACH NODE", NULL, 0, attach_node },
 	{ "RECOVER NODE %d", "RECOVER NODE n", "RECOVER NODE", NULL, 0, recover_node },
+	{ "PROMOTE NODE %d", "PROMOTE NODE n", "PROMOTE NODE", NULL, 0, promote_node },
 };
 
 const struct admin_cmd_set admin_cmds_nodes = { node_cmds, sizeof(node_cmds) / sizeof(node_cmds[0]) };

@@ -12,6 +12,7 @@
 
 static struct node *nodes;
 static int n_nodes;
+static atomic_int preferred = -1; /* PROMOTE NODE: the primary while it is up */
 
 int nodes_init(const struct config *cfg, char *err, size_t errlen)
 {
@@ -58,6 +59,16 @@ int nodes_init(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+void node_prefer(int id)
+{
+	atomic_store(&preferred, id >= 0 && id < n_nodes ? id : -1);
+}
+
+int node_preferred(void)
+{
+	return atomic_load(&preferred);
+}
+
 void nodes_free(void)
 {
 	for (int i = 0; i < n_nodes; i++)
@@ -79,6 +90,10 @@ struct node *node_get(int id)
 
 int node_primary(void)
 {
+	int p = atomic_load_explicit(&preferred, memory_order_relaxed);
+
+	if (p >= 0 && p < n_nodes && atomic_load(&nodes[p].state) == NODE_UP)
+		return p;
 	for (int i = 0; i < n_nodes; i++)
 		if (atomic_load(&nodes[i].state) == NODE_UP)
 			return i;

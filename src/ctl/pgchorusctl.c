@@ -50,6 +50,7 @@ static void usage(FILE *f)
 		"  node-info [n]      the nodes (SHOW NODES), or node n\n"
 		"  node-count         how many nodes there are\n"
 		"  attach-node n      failback: put detached node n back without recovery\n"
+		"  promote-node n     make node n (up) the primary (writes paused briefly)\n"
 		"  detach-node n      take node n out of service\n"
 		"  recover-node n     online recovery of node n, with its progress\n"
 		"  pool-status        SHOW POOL_NODES\n"
@@ -640,7 +641,8 @@ int main(int argc, char **argv)
 		}
 		if (nargs)
 			node_arg(argv[optind + 1]);
-	} else if (!strcmp(cmd, "attach-node") || !strcmp(cmd, "detach-node") || !strcmp(cmd, "recover-node")) {
+	} else if (!strcmp(cmd, "attach-node") || !strcmp(cmd, "detach-node") || !strcmp(cmd, "recover-node") ||
+		   !strcmp(cmd, "promote-node")) {
 		if (!nargs_ok(cmd, nargs, 1))
 			return EXIT_USAGE;
 		node_arg(argv[optind + 1]);
@@ -683,7 +685,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "repair") == 0)
 		return repair(argv[optind + 1], node_arg(argv[optind + 3]));
 	snprintf(line, sizeof(line), "%s NODE %d",
-		 !strcmp(cmd, "attach-node") ? "ATTACH" : !strcmp(cmd, "detach-node") ? "DETACH" : "RECOVER",
+		 !strcmp(cmd, "attach-node") ? "ATTACH" : !strcmp(cmd, "detach-node") ? "DETACH" :
+		 !strcmp(cmd, "promote-node") ? "PROMOTE" : "RECOVER",
 		 node_arg(argv[optind + 1]));
 	if (!strcmp(cmd, "recover-node"))
 		return recover_node(node_arg(argv[optind + 1]));

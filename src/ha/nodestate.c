@@ -76,6 +76,8 @@ static void ns_save(void)
 		return;
 	}
 	fprintf(f, "# pgchorus node states (doc/failover.md); rewritten on every change\n");
+	if (node_preferred() >= 0)
+		fprintf(f, "primary %d\n", node_preferred());
 	for (int i = 0; i < ns_n; i++) {
 		struct node *n = node_get(i);
 
@@ -114,6 +116,11 @@ static int ns_load(const char *path, char *err, size_t errlen)
 		lineno++;
 		if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
 			continue;
+		if (sscanf(line, "primary %d", &id) == 1) {
+			if (node_get(id))
+				node_prefer(id);
+			continue;
+		}
 		k = sscanf(line, "node %d %511s %d %31s %d %lf", &id, host, &port, state, &written, &changed);
 		if (k < 4) {
 			snprintf(err, errlen, "%s:%d: malformed line", path, lineno);
@@ -345,6 +352,17 @@ void nodes_note_write(void)
 bool node_written_since(int id)
 {
 	return ns_ready && id >= 0 && id < ns_n && atomic_load(&ns[id].written_since);
+}
+
+void node_set_preferred(int id, const char *why)
+{
+	if (!ns_ready)
+		return;
+	uv_mutex_lock(&ns_lock);
+	node_prefer(id);
+	log_info("node %d is the primary: %s", id, why);
+	ns_save();
+	uv_mutex_unlock(&ns_lock);
 }
 
 int nodes_up_count(void)

@@ -54,6 +54,7 @@
 enum job_kind {
 	JOB_RECOVER,
 	JOB_ATTACH,
+	JOB_PROMOTE,
 };
 
 static uv_thread_t ha_thread;
@@ -742,6 +743,32 @@ failed:
 		  err);
 }
 
+/* ---- promote ---- */
+
+static void job_promote(struct config *cfg, int n)
+{
+	bool paused = false;
+	char err[512];
+	double t0 = ha_mono_now();
+
+	log_info("promotion of node %d (%s:%d) to primary started", n, cfg->nodes[n].host, cfg->nodes[n].port);
+	if (pause_and_drain(cfg, &paused, err, sizeof(err)) < 0)
+		goto failed;
+	if (atomic_load(&node_get(n)->state) != NODE_UP) {
+		snprintf(err, sizeof(err), "node %d is %s now", n, node_state_name(atomic_load(&node_get(n)->state)));
+		goto failed;
+	}
+	/* No write transaction is open: nothing runs behind the old primary. */
+	node_set_preferred(n, "promoted by an administrator");
+	resume_writes(&paused);
+	log_info("promotion of node %d done: writes paused %.1f ms", n, (ha_mono_now() - t0) * 1000.0);
+	return;
+
+failed:
+	resume_writes(&paused);
+	log_error("promotion of node %d failed: %s", n, err);
+}
+
 /* ---- the thread and the requests ---- */
 
 static void ha_main(void *arg)
@@ -767,6 +794,8 @@ static void ha_main(void *arg)
 
 		if (kind == JOB_RECOVER)
 			job_recover(cfg, n);
+		else if (kind == JOB_PROMOTE)
+			job_promote(cfg, n);
 		else
 			job_attach(cfg, n);
 		config_unref(cfg);
@@ -935,6 +964,39 @@ int ha_attach_node(int node, char *err, size_t errlen)
 refused:
 	uv_mutex_unlock(&rc_lock);
 	log_warning("attach of node %d refused: %s", node, err);
+	return -1;
+}
+
+int ha_promote_node(int node, char *err, size_t errlen)
+{
+	if (!rc_started) {
+		snprintf(err, errlen, "the HA thread is not running");
+		return -1;
+	}
+	uv_mutex_lock(&rc_lock);
+	if (node < 0 || node >= nodes_count()) {
+		snprintf(err, errlen, "no node %d (the nodes are 0 to %d)", node, nodes_count() - 1);
+		goto refused;
+	}
+	if (atomic_load(&rc_stop) || job_busy) {
+		snprintf(err, errlen, "another job of the HA thread is running; one at a time");
+		goto refused;
+	}
+	if (atomic_load(&node_get(node)->state) != NODE_UP) {
+		snprintf(err, errlen, "node %d is not up", node);
+		goto refused;
+	}
+	if (node_primary() == node) {
+		snprintf(err, errlen, "node %d is the primary already", node);
+		goto refused;
+	}
+	queue_job(JOB_PROMOTE, node);
+	uv_mutex_unlock(&rc_lock);
+	return 0;
+
+refused:
+	uv_mutex_unlock(&rc_lock);
+	log_warning("promotion of node %d refused: %s", node, err);
 	return -1;
 }
 

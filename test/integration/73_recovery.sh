@@ -225,5 +225,24 @@ check "G: writes work again" chorus_sql "update pgbench_accounts set filler = 'g
 check_eq "G: the write reached every node" "$(same3 g)" \
 	"$(per_node q "select trim(filler) from pgbench_accounts where aid = 5")"
 
+# ---- H: PROMOTE NODE ----------------------------------------------------------
+
+node_role() {
+	admin 'SHOW NODES' 2>/dev/null | awk -F'|' -v k="$1" '$1 == k { print $5 }'
+}
+role_is() {
+	[ "$(node_role "$1")" = "$2" ]
+}
+check "H: PROMOTE NODE 1" admin 'PROMOTE NODE 1'
+check "H: node 1 is the primary" wait_until 20 role_is 1 primary
+check_eq "H: ... and node 0 is not" standby "$(node_role 0)"
+check "H: the state file names the primary" grep -q '^primary 1$' "$STATE"
+check "H: a write after the promotion" chorus_sql "update pgbench_accounts set filler = 'h' where aid = 6"
+check_eq "H: ... reached every node" "$(same3 h)" \
+	"$(per_node q "select trim(filler) from pgbench_accounts where aid = 6")"
+check_fail "H: PROMOTE NODE 1 again is refused" admin 'PROMOTE NODE 1'
+check "H: PROMOTE NODE 0 back" admin 'PROMOTE NODE 0'
+check "H: node 0 is the primary again" wait_until 20 role_is 0 primary
+
 chorus_stop TERM 30
 diag "73_recovery took $((SECONDS - START)) s"
