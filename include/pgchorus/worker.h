@@ -157,6 +157,9 @@ void workers_join(void);
 /* Post a message to worker W (thread safe; MSG is freed by the worker). */
 void worker_post(struct worker *w, struct inbox_msg *msg);
 void workers_broadcast(enum inbox_kind kind, struct config *cfg);
+/* Post KIND with PID and KEY to worker W (false: out of memory), or to every worker. */
+bool worker_post_kind(struct worker *w, enum inbox_kind kind, uint32_t pid, uint32_t key);
+void workers_post_kind(enum inbox_kind kind, uint32_t pid, uint32_t key);
 
 struct scram_secret;
 /* Remember (copy) the SCRAM keys a client of USER proved; for node logins. */

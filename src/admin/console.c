@@ -212,19 +212,30 @@ static bool send_error(struct client *c, const struct admin_err *e)
 	return false;
 }
 
+static bool send_verrorf(struct client *c, const char *sqlstate, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static bool send_verrorf(struct client *c, const char *sqlstate, const char *fmt, va_list ap)
+{
+	struct admin_err e = { .hint = "" };
+
+	snprintf(e.sqlstate, sizeof(e.sqlstate), "%s", sqlstate);
+	vsnprintf(e.message, sizeof(e.message), fmt, ap);
+	return send_error(c, &e);
+}
+
 static bool send_errorf(struct client *c, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static bool send_errorf(struct client *c, const char *sqlstate, const char *fmt, ...)
 {
-	struct admin_err e = { .hint = "" };
 	va_list ap;
+	bool ok;
 
-	snprintf(e.sqlstate, sizeof(e.sqlstate), "%s", sqlstate);
 	va_start(ap, fmt);
-	vsnprintf(e.message, sizeof(e.message), fmt, ap);
+	ok = send_verrorf(c, sqlstate, fmt, ap);
 	va_end(ap);
-	return send_error(c, &e);
+	return ok;
 }
 
 /* An extended-protocol error: the rest up to Sync is ignored. */
@@ -233,15 +244,14 @@ static bool ext_errorf(struct client *c, const char *sqlstate, const char *fmt, 
 
 static bool ext_errorf(struct client *c, const char *sqlstate, const char *fmt, ...)
 {
-	struct admin_err e = { .hint = "" };
 	va_list ap;
+	bool ok;
 
-	snprintf(e.sqlstate, sizeof(e.sqlstate), "%s", sqlstate);
-	va_start(ap, fmt);
-	vsnprintf(e.message, sizeof(e.message), fmt, ap);
-	va_end(ap);
 	c->admin->skip_to_sync = true;
-	return send_error(c, &e);
+	va_start(ap, fmt);
+	ok = send_verrorf(c, sqlstate, fmt, ap);
+	va_end(ap);
+	return ok;
 }
 
 static bool send_empty(struct client *c, uint8_t type)

@@ -98,6 +98,26 @@ void workers_broadcast(enum inbox_kind kind, struct config *cfg)
 	}
 }
 
+bool worker_post_kind(struct worker *w, enum inbox_kind kind, uint32_t pid, uint32_t key)
+{
+	struct inbox_msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return false;
+	m->kind = kind;
+	m->pid = pid;
+	m->key = key;
+	worker_post(w, m);
+	return true;
+}
+
+void workers_post_kind(enum inbox_kind kind, uint32_t pid, uint32_t key)
+{
+	for (int i = 0; i < pgc_runtime.n_workers; i++)
+		if (!worker_post_kind(&pgc_runtime.workers[i], kind, pid, key))
+			log_error("out of memory posting to worker %d", i);
+}
+
 static void listener_close_cb(uv_handle_t *h)
 {
 	(void)h;

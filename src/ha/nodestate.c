@@ -214,18 +214,7 @@ struct config *nodestate_config(void)
  * it was the primary (the failover barrier is raised first, rfail.c). */
 static void tell_workers(int node, bool was_primary)
 {
-	for (int i = 0; i < pgc_runtime.n_workers; i++) {
-		struct inbox_msg *m = calloc(1, sizeof(*m));
-
-		if (!m) {
-			log_error("out of memory telling worker %d that node %d is down", i, node);
-			continue;
-		}
-		m->kind = INBOX_NODE_DOWN;
-		m->pid = (uint32_t)node;
-		m->key = was_primary;
-		worker_post(&pgc_runtime.workers[i], m);
-	}
+	workers_post_kind(INBOX_NODE_DOWN, (uint32_t)node, was_primary);
 }
 
 /* ns_lock held: the change is made; log, persist. */

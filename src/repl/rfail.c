@@ -263,20 +263,6 @@ void rs_pool_connect_failed(struct client *c, int node, const char *why)
 static atomic_int fo_hold;           /* workers and slots holding it */
 static atomic_uint_fast64_t fo_since; /* uv_hrtime() in ms when it was raised */
 
-static void workers_wake(void)
-{
-	for (int i = 0; i < pgc_runtime.n_workers; i++) {
-		struct inbox_msg *m = calloc(1, sizeof(*m));
-
-		if (!m) {
-			log_error("out of memory waking worker %d", i);
-			continue;
-		}
-		m->kind = INBOX_WRITES_RESUMED;
-		worker_post(&pgc_runtime.workers[i], m);
-	}
-}
-
 void rfail_barrier_add(int n)
 {
 	int v = atomic_fetch_add(&fo_hold, n) + n;
@@ -284,7 +270,7 @@ void rfail_barrier_add(int n)
 	if (n > 0 && v == n)
 		atomic_store(&fo_since, uv_hrtime() / 1000000);
 	if (n < 0 && v == 0)
-		workers_wake();
+		workers_post_kind(INBOX_WRITES_RESUMED, 0, 0);
 }
 
 void rs_fo_release(struct rs_slot *sl)

@@ -25,16 +25,7 @@ void repl_pause_writes(void)
 void repl_resume_writes(void)
 {
 	atomic_store(&paused, false);
-	for (int i = 0; i < pgc_runtime.n_workers; i++) {
-		struct inbox_msg *m = calloc(1, sizeof(*m));
-
-		if (!m) {
-			log_error("out of memory waking worker %d after a pause of writes", i);
-			continue;
-		}
-		m->kind = INBOX_WRITES_RESUMED;
-		worker_post(&pgc_runtime.workers[i], m);
-	}
+	workers_post_kind(INBOX_WRITES_RESUMED, 0, 0);
 }
 
 bool repl_writes_paused(void)

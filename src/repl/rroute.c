@@ -375,16 +375,19 @@ static void rs_route_txn(struct rsess *rs, uint32_t fl)
 	rs_step_read(rs, rs_txn_leader(rs));
 }
 
-/* Does the unit write (or commit writes)?  Then min_nodes and the pause of writes apply. */
-static bool rs_unit_writes(const struct rsess *rs)
+/* Does the unit write (or commit writes)?  Then min_nodes and the pause of
+ * writes apply.  *COMMIT_ONLY: it only commits the transaction's writes. */
+static bool rs_unit_writes(const struct rsess *rs, bool *commit_only)
 {
 	const struct stmt_info *ci = &rs->cls;
 
+	*commit_only = false;
 	if (ci->cls == STMT_WRITE || ci->cls == STMT_DDL || ci->cls == STMT_NO_TXN_BLOCK)
 		return true;
 	if (ci->flags & (STMT_F_SAVEPOINT | STMT_F_PREPARE_TXN | STMT_F_COMMIT_PREPARED | STMT_F_ROLLBACK_PREPARED))
 		return true;
-	return rs->wrote && (ci->flags & STMT_F_TXN_COMMIT);
+	*commit_only = rs->wrote && (ci->flags & STMT_F_TXN_COMMIT);
+	return *commit_only;
 }
 
 void rs_run_unit(struct rsess *rs)
@@ -393,6 +396,7 @@ void rs_run_unit(struct rsess *rs)
 	uint32_t fl = ci->flags;
 	bool single = rs->u_exec == 1 && ci->n_stmts <= 1;
 	bool in_block = rs->txn != 'I';
+	bool commit_only;
 	uint64_t live;
 	int primary;
 
@@ -420,7 +424,7 @@ void rs_run_unit(struct rsess *rs)
 		rs_route_failed(rs, fl, single);
 		return;
 	}
-	if (rs_unit_writes(rs)) {
+	if (rs_unit_writes(rs, &commit_only)) {
 		const struct config *cfg = rs->c->w->cfg;
 		int up = nodes_up_count();
 
@@ -429,7 +433,7 @@ void rs_run_unit(struct rsess *rs)
 
 			snprintf(text, sizeof(text), "cannot write: %d of %d nodes are up and min_nodes is %d", up,
 				 rs->n_nodes, cfg->min_nodes);
-			if (rs->wrote && (fl & STMT_F_TXN_COMMIT) && single) {
+			if (commit_only && single) {
 				/* the transaction's writes would land on too few nodes */
 				buf_reset(&rs->err);
 				if (!msg_error(&rs->err, "ERROR", SQLSTATE_READ_ONLY_TXN, "%s", text)) {
@@ -445,8 +449,7 @@ void rs_run_unit(struct rsess *rs)
 			rs_local_error(rs, SQLSTATE_READ_ONLY_TXN, text);
 			return;
 		}
-		if (!rs_gate(rs, !(rs->cls.cls == STMT_WRITE || rs->cls.cls == STMT_DDL || rs->cls.cls == STMT_NO_TXN_BLOCK) &&
-				     (fl & STMT_F_TXN_COMMIT)))
+		if (!rs_gate(rs, commit_only))
 			return; /* routed when the pause of writes ends */
 	}
 	if (rs->u_exec == 0) {

@@ -221,9 +221,9 @@ void rsrv_process(struct server *s)
 			 * the session goes on without it (rfail.c). */
 			char why[160];
 			const char *m = msg_error_field(p + 5, len - 5, 'M');
+			const char *code = msg_error_field(p + 5, len - 5, 'C');
 
-			snprintf(why, sizeof(why), "FATAL %s from node: %s", msg_error_field(p + 5, len - 5, 'C') ?
-				 msg_error_field(p + 5, len - 5, 'C') : "?", m ? m : "?");
+			snprintf(why, sizeof(why), "FATAL %s from node: %s", code ? code : "?", m ? m : "?");
 			rsess_server_failed(c, s, why);
 			return;
 		}

@@ -87,7 +87,6 @@ static const char *rs_join_sql(struct rsess *rs, int node)
 static void rs_node_lost(struct rsess *rs, int node, const char *why)
 {
 	struct server *s = rs->slot[node].srv;
-	struct inbox_msg *m;
 
 	if (!s)
 		return;
@@ -96,16 +95,8 @@ static void rs_node_lost(struct rsess *rs, int node, const char *why)
 		client_server_lost(rs->c, "server connection to a node was lost");
 		return;
 	}
-	if (node_fail(node, why))
-		return; /* every worker is told */
-	m = calloc(1, sizeof(*m));
-	if (!m) {
-		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
-		return;
-	}
-	m->kind = INBOX_NODE_DOWN;
-	m->pid = (uint32_t)node;
-	worker_post(rs->c->w, m);
+	if (!node_fail(node, why) && !worker_post_kind(rs->c->w, INBOX_NODE_DOWN, (uint32_t)node, 0))
+		client_close(rs->c, SQLSTATE_OUT_OF_MEMORY, "out of memory"); /* (node_fail told every worker) */
 }
 
 /* Queue entry E for a node: in its tracker, or with its deferred messages. */

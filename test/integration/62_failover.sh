@@ -116,30 +116,6 @@ fault() {
 		[ "$j" != "$k" ] && others+=("$j")
 	done
 	start_pgbench_db "$name" postgres -M "$mode" -c 16 -j 2 -T 10
-	if [ "${DEBUG_LOCKS:-}" = 2 ]; then
-		(
-			for ((i = 0; i < 80; i++)); do
-				if grep -q "failover barrier: C-" "$CHORUS_LOG"; then
-					for j in 0 1 2; do
-						node_sql "$j" "select '$name node $j', pid, backend_xid, wait_event_type, wait_event, state, xact_start::time, left(query, 90), pg_blocking_pids(pid) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'" 2>/dev/null
-						node_sql "$j" "select '$name node $j prepared', gid, prepared::time from pg_prepared_xacts" 2>/dev/null
-					done
-					break
-				fi
-				sleep 0.5
-			done
-		) >>"$TEST_TMP/locks.log" 2>&1 &
-	elif [ -n "${DEBUG_LOCKS:-}" ]; then
-		(
-			for ((i = 0; i < 40; i++)); do
-				for j in 0 1 2; do
-					node_sql "$j" "select '$name node $j t=$i', now()::time, pid, backend_xid, wait_event_type, wait_event, state, left(query, 70) from pg_stat_activity where backend_type = 'client backend' and state <> 'idle' and pid <> pg_backend_pid()" 2>/dev/null
-					node_sql "$j" "select '$name node $j prepared', gid, prepared from pg_prepared_xacts" 2>/dev/null
-				done
-				sleep 1
-			done
-		) >>"$TEST_TMP/locks.log" 2>&1 &
-	fi
 	sleep 3
 	pid=$(postmaster_pid "$k")
 	from=$(($(wc -l <"$CHORUS_LOG") + 1))
