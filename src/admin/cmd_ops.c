@@ -8,6 +8,8 @@
  * happens.
  */
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -128,12 +130,16 @@ static void shutdown_cmd(struct admin_res *r, const int64_t *args)
 
 /* ---- PAUSE, RESUME -------------------------------------------------------- */
 
+/* PAUSE holds one of the nested pauses of writes (rgate.c) until RESUME. */
+static atomic_bool admin_paused;
+
 static void pause_writes(struct admin_res *r, const int64_t *args)
 {
 	(void)args;
-	if (repl_writes_paused())
+	if (atomic_exchange(&admin_paused, true))
 		admin_notice(r, "writes were paused already");
-	repl_pause_writes();
+	else
+		repl_pause_writes();
 	admin_notice(r, "writes paused: new write transactions wait, %d open ones go on; reads go on",
 		     repl_open_writers());
 }
@@ -141,9 +147,12 @@ static void pause_writes(struct admin_res *r, const int64_t *args)
 static void resume_writes(struct admin_res *r, const int64_t *args)
 {
 	(void)args;
-	if (!repl_writes_paused())
-		admin_notice(r, "writes were not paused");
-	repl_resume_writes();
+	if (!atomic_exchange(&admin_paused, false))
+		admin_notice(r, "writes were not paused by PAUSE");
+	else
+		repl_resume_writes();
+	if (repl_writes_paused())
+		admin_notice(r, "writes stay paused by a recovery, attach, compare or peer instance");
 }
 
 static const struct admin_cmd ops_cmds[] = {

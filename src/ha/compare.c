@@ -174,8 +174,8 @@ static bool pause_writes(struct job *j)
 {
 	double deadline = wall_now() + j->cfg->recovery_pause_timeout;
 
-	/* writes paused by PAUSE stay paused after the job */
-	j->paused = !repl_writes_paused();
+	/* pauses nest: one held by PAUSE stays after the job */
+	j->paused = true;
 	repl_pause_writes();
 	while (repl_open_writers() > 0) {
 		if (wall_now() > deadline)

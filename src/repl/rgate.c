@@ -7,6 +7,9 @@
  * first and waits for `writers` to reach 0 second.  Both are sequentially
  * consistent atomics, so either the session sees the pause (and waits,
  * uncounted), or the HA thread sees the session (and waits for it).
+ *
+ * Pauses nest: recovery, COMPARE, the admin's PAUSE and a peer instance's
+ * request (heartbeat.c) each hold one; writes resume when the last ends.
  */
 #include <stdlib.h>
 
@@ -14,23 +17,28 @@
 #include "pgchorus/log.h"
 #include "pgchorus/worker.h"
 
-static atomic_bool paused;
+static atomic_int pauses;
 static atomic_int writers;
 
 void repl_pause_writes(void)
 {
-	atomic_store(&paused, true);
+	atomic_fetch_add(&pauses, 1);
 }
 
 void repl_resume_writes(void)
 {
-	atomic_store(&paused, false);
-	workers_post_kind(INBOX_WRITES_RESUMED, 0, 0);
+	int n = atomic_load(&pauses);
+
+	/* never below 0, whatever a caller does */
+	while (n > 0 && !atomic_compare_exchange_weak(&pauses, &n, n - 1))
+		;
+	if (n == 1)
+		workers_post_kind(INBOX_WRITES_RESUMED, 0, 0);
 }
 
 bool repl_writes_paused(void)
 {
-	return atomic_load(&paused);
+	return atomic_load(&pauses) > 0;
 }
 
 int repl_open_writers(void)
@@ -41,7 +49,7 @@ int repl_open_writers(void)
 bool rgate_enter(void)
 {
 	atomic_fetch_add(&writers, 1);
-	if (!atomic_load(&paused))
+	if (atomic_load(&pauses) == 0)
 		return true;
 	atomic_fetch_sub(&writers, 1);
 	return false;
