@@ -75,6 +75,7 @@ static void on_reload(void)
 	nodestate_reload(cfg);
 	health_reload(cfg);
 	recovery_reload(cfg);
+	hb_reload(cfg);
 	config_unref(cur_cfg);
 	cur_cfg = cfg;
 	log_info("configuration reloaded from %s", cfg->path);
@@ -120,6 +121,7 @@ static void on_worker_exit(uv_async_t *a)
 	ctlsock_stop();
 	metrics_stop();
 	health_stop();
+	hb_stop(); /* before hooks_stop(): de_escalation_command runs */
 	hooks_stop();
 	uv_close((uv_handle_t *)&sig_hup, main_handle_closed);
 	uv_close((uv_handle_t *)&sig_term, main_handle_closed);
@@ -282,6 +284,13 @@ int main(int argc, char **argv)
 		log_error("cannot start failure handling: %s", err);
 		return 1;
 	}
+	if (hb_start(loop, cur_cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	/* no client is served before the node states are the peers' */
+	while (!hb_ready() && uv_run(loop, UV_RUN_ONCE))
+		;
 	if (ctlsock_start(loop, cur_cfg) < 0)
 		return 1;
 	if (metrics_start(loop, cur_cfg, err, sizeof(err)) < 0) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #define PGC_MAX_NODES 64
+#define PGC_MAX_PEERS 16
 
 enum pool_mode {
 	POOL_MODE_SESSION,
@@ -75,6 +76,13 @@ struct cfg_node {
 	double weight;     /* load-balancing weight (issue 4), >= 0 */
 	char *data_dir;    /* optional, used by recovery and hooks (issue 6); NULL if unset */
 	char *ssh_host;    /* optional: recovery runs its commands there with ssh (a remote node); NULL if unset */
+};
+
+/* peers = ( { host; port; virtual_ip; } ... ): other pgchorus instances (doc/heartbeat.md) */
+struct cfg_peer {
+	char *host;        /* IPv4 or IPv6 address or host name */
+	int port;          /* its heartbeat_port */
+	char *virtual_ip;  /* "" = none; the %v of escalation_command */
 };
 
 /* health_check = { ... } (doc/failover.md) */
@@ -192,6 +200,17 @@ struct config {
 	char *pg_bindir;            /* pg_basebackup, pg_ctl: "" = found with pg_config or PATH */
 	char *admin_users;          /* comma separated: may use the admin console (database pgchorus) */
 
+	/* heartbeat between pgchorus instances (doc/heartbeat.md) */
+	int heartbeat_port;         /* UDP; 0 = no heartbeat */
+	char *heartbeat_address;    /* bound; "" = every IPv4 address */
+	double heartbeat_interval;  /* seconds between heartbeats sent to each peer */
+	double heartbeat_deadtime;  /* a peer silent this long is dead */
+	char *heartbeat_secret;     /* HMAC-SHA256 key of the heartbeats; "" = not authenticated */
+	char *escalation_command;   /* a peer died; placeholders %n %h %p %v %% */
+	char *de_escalation_command;/* a dead peer is heard again / shutdown */
+	int n_peers;
+	struct cfg_peer *peers;
+
 	/* operations */
 	int metrics_port;           /* Prometheus metrics over HTTP on listen_addresses; 0 = none */
 	char *control_socket;       /* "" = none */
@@ -230,7 +249,8 @@ void config_unref(struct config *cfg);
 /*
  * Settings that cannot change on reload (listen_addresses, port,
  * unix_socket_dir, unix_socket_mode, workers, mode, the number of nodes and
- * each node's host/port, control_socket, pidfile, logfile).
+ * each node's host/port, control_socket, pidfile, logfile, heartbeat_port,
+ * heartbeat_address, peers).
  * Returns true if NEW may replace OLD at run time; otherwise false with a
  * message naming the first setting that differs.
  */

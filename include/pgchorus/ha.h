@@ -55,9 +55,64 @@ void nodes_note_write(void);
 bool node_written_since(int id);
 /* Live nodes (UP). */
 int nodes_up_count(void);
+
+/* What heartbeats carry of a node (heartbeat.c). */
+struct node_view {
+	int state;          /* enum node_state */
+	uint64_t gen;       /* generation: one more at every change */
+	bool written;       /* missed a write since it left up */
+};
+/* A consistent copy of every node's state (at most MAX), with the PROMOTE
+ * choice (-1: none) and its generation.  Returns the count. */
+int nodes_view(struct node_view *out, int max, int *preferred, uint64_t *preferred_gen);
+/* A peer instance says node ID is ST at generation GEN: taken when GEN is
+ * higher than ours, or equal while ours says up and ST does not.  Logged,
+ * persisted, workers told; no hook runs (the peer ran it).  true if the
+ * state changed. */
+bool node_adopt(int id, enum node_state st, uint64_t gen, const char *from_peer);
+/* The same for the PROMOTE NODE choice (ID -1: none). */
+bool node_adopt_preferred(int id, uint64_t gen, const char *from_peer);
 /* Make ID the primary while it is up (kept in the state file).  Only with
  * writes paused and none open (ha_promote_node). */
 void node_set_preferred(int id, const char *why);
+
+/* ---- heartbeat between pgchorus instances (src/ha/heartbeat.c) ---- */
+
+/* Main thread, after hooks_start(): bind heartbeat_port, start sending.
+ * 0, or -1 with ERR.  Nothing happens without heartbeat_port. */
+int hb_start(uv_loop_t *loop, const struct config *cfg, char *err, size_t errlen);
+void hb_reload(const struct config *cfg);
+/* Main thread, at shutdown: de_escalation_command for the peers taken over. */
+void hb_stop(void);
+/* Every peer was heard, or heartbeat_deadtime passed since hb_start(): the
+ * node states are as the peers see them, clients may be served. */
+bool hb_ready(void);
+/* A node state changed here: heartbeats go out now (any thread). */
+void hb_changed(void);
+/*
+ * HA or compare thread, with writes paused here and drained: ask every live
+ * peer to pause its writes and wait (until DEADLINE on ha_mono_now()'s
+ * clock) until each says none is open.  *HELD is set when this caller holds
+ * the request (hb_resume_peers(HELD) withdraws it, also after a failure).
+ * 0, or -1 with ERR.
+ */
+int hb_pause_peers(bool *held, double deadline, char *err, size_t errlen);
+void hb_resume_peers(bool *held);
+/* After hb_pause_peers(): did a live peer write while node ID was not up? */
+bool hb_peers_wrote(int id);
+
+/* SHOW PEERS */
+struct hb_peer_info {
+	char name[24];         /* its instance_name, "" until heard */
+	char host[64];
+	int port;
+	const char *status;    /* "unknown", "alive", "dead" */
+	double heard_ago;      /* seconds since its last heartbeat, -1 never */
+	uint64_t boot;
+	bool escalated;        /* escalation_command ran for it */
+	bool pausing_us;       /* it holds a pause of our writes */
+};
+int hb_peers_info(struct hb_peer_info *out, int max);
 
 /* ---- write pause (src/repl/rgate.c) ---- */
 
@@ -83,6 +138,10 @@ struct hook_args {
 	const char *p_host;    /* %H */
 	int p_port;            /* %P */
 	const char *p_data_dir;/* %R */
+	/* escalation_command, de_escalation_command: %h %p are the peer's host
+	 * and heartbeat port, node -1 */
+	const char *peer_name; /* %n: its instance_name */
+	const char *peer_vip;  /* %v: its virtual_ip */
 };
 
 /* Fill A for node NODE and the current primary, from CFG (strings point into CFG). */
@@ -140,6 +199,10 @@ int ha_attach_node(int node, char *err, size_t errlen);
 /* PROMOTE NODE: make NODE (up) the primary, in the HA thread, with writes
  * paused while open write transactions end.  0 = started, -1 with ERR. */
 int ha_promote_node(int node, char *err, size_t errlen);
+/* DETACH NODE n GRACEFUL: in the HA thread, writes paused here and in the
+ * live peers while open write transactions end, then NODE is detached.
+ * 0 = started, -1 with ERR. */
+int ha_detach_node_graceful(int node, char *err, size_t errlen);
 /* A copy of the progress of the last (or running) recovery. */
 void recovery_get_progress(struct recovery_progress *out);
 

@@ -29,6 +29,16 @@ void resolver_reload(const struct config *cfg);
 void resolver_stop(void);
 /* Ask for a run as soon as possible (e.g. a COMMIT PREPARED failed).  Any thread. */
 void resolver_kick(void);
+/*
+ * The heartbeat declared peer INSTANCE dead; BOOT is the last boot number it
+ * announced.  Every run then also resolves its prepared transactions: those
+ * of earlier boots at once, of BOOT once older than resolver_grace, never
+ * those of a later boot.  resolver_peer_alive() ends it.  Any thread.
+ */
+void resolver_peer_dead(const char *instance, uint64_t boot);
+void resolver_peer_alive(const char *instance);
+/* This instance's boot number (gids pgc_<instance>_<boot>_<n>); 0 before resolver_start(). */
+uint64_t resolver_boot(void);
 /* Shipped writes moved sequences of database DB: the next run's sequence
  * sweep brings the other nodes' sequences up to the primary's.  Thread-safe. */
 void resolver_seq_dirty(const char *db);

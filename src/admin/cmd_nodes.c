@@ -1,7 +1,7 @@
 /*
  * cmd_nodes.c - admin console commands about the nodes (doc/admin.md):
- * SHOW NODES, SHOW POOL_NODES, SHOW RECOVERY, DETACH NODE, ATTACH NODE,
- * RECOVER NODE.  They read and change node states through ha.h; attach
+ * SHOW NODES, SHOW POOL_NODES, SHOW RECOVERY, SHOW PEERS, DETACH NODE [GRACEFUL],
+ * ATTACH NODE, RECOVER NODE, PROMOTE NODE.  They read and change node states through ha.h; attach
  * and recovery only start here (they run in the HA thread).
  */
 #include <inttypes.h>
@@ -185,6 +185,44 @@ static void detach_node(struct admin_res *r, const int64_t *args)
 	pthread_mutex_unlock(&detach_lock);
 }
 
+/* ---- SHOW PEERS ------------------------------------------------------------ */
+
+static const struct admin_col peers_cols[] = {
+	{ "name", ADMIN_TEXT },
+	{ "host", ADMIN_TEXT },
+	{ "port", ADMIN_INT4 },
+	{ "status", ADMIN_TEXT },
+	{ "last_heard_s", ADMIN_FLOAT8 },
+	{ "boot", ADMIN_TEXT },
+	{ "escalated", ADMIN_BOOL },
+	{ "pausing_writes", ADMIN_BOOL },
+};
+
+static void show_peers(struct admin_res *r, const int64_t *args)
+{
+	struct hb_peer_info info[PGC_MAX_PEERS];
+	int n = hb_peers_info(info, PGC_MAX_PEERS);
+
+	(void)args;
+	for (int i = 0; i < n; i++) {
+		char boot[24];
+
+		snprintf(boot, sizeof(boot), "%" PRIu64, info[i].boot);
+		admin_put_text(r, info[i].name);
+		admin_put_text(r, info[i].host);
+		admin_put_int(r, info[i].port);
+		admin_put_text(r, info[i].status);
+		if (info[i].heard_ago < 0)
+			admin_put_null(r);
+		else
+			admin_put_float(r, info[i].heard_ago);
+		admin_put_text(r, boot);
+		admin_put_bool(r, info[i].escalated);
+		admin_put_bool(r, info[i].pausing_us);
+		admin_row_end(r);
+	}
+}
+
 /* ATTACH and RECOVER: START (ha.h) begins the work in the HA thread. */
 static void start_ha(struct admin_res *r, int64_t arg, int (*start)(int, char *, size_t), const char *what,
 		     const char *watch)
@@ -211,6 +249,11 @@ static void recover_node(struct admin_res *r, const int64_t *args)
 	start_ha(r, args[0], ha_recover_node, "recover", "SHOW RECOVERY shows its progress");
 }
 
+static void detach_node_graceful(struct admin_res *r, const int64_t *args)
+{
+	start_ha(r, args[0], ha_detach_node_graceful, "graceful detach", "SHOW NODES shows when it is detached");
+}
+
 static void promote_node(struct admin_res *r, const int64_t *args)
 {
 	start_ha(r, args[0], ha_promote_node, "promote", "SHOW NODES shows when it is the primary");
@@ -222,7 +265,9 @@ static const struct admin_cmd node_cmds[] = {
 	{ "SHOW NODES", "SHOW NODES", "SHOW", COLS(nodes_cols), show_nodes },
 	{ "SHOW POOL_NODES", "SHOW POOL_NODES", "SHOW", COLS(pool_nodes_cols), show_pool_nodes },
 	{ "SHOW RECOVERY", "SHOW RECOVERY", "SHOW", COLS(recovery_cols), show_recovery },
+	{ "SHOW PEERS", "SHOW PEERS", "SHOW", COLS(peers_cols), show_peers },
 	{ "DETACH NODE %d", "DETACH NODE n", "DETACH NODE", NULL, 0, detach_node },
+	{ "DETACH NODE %d GRACEFUL", "DETACH NODE n GRACEFUL", "DETACH NODE", NULL, 0, detach_node_graceful },
 	{ "ATTACH NODE %d", "ATTACH NODE n", "ATTACH NODE", NULL, 0, attach_node },
 	{ "RECOVER NODE %d", "RECOVER NODE n", "RECOVER NODE", NULL, 0, recover_node },
 	{ "PROMOTE NODE %d", "PROMOTE NODE n", "PROMOTE NODE", NULL, 0, promote_node },

@@ -529,6 +529,64 @@ static bool read_nodes(const struct loader *ld, const config_setting_t *s, const
 	return true;
 }
 
+static const char *peer_keys[] = { "host", "port", "virtual_ip", NULL };
+
+/* peers = ( { host = "10.0.0.2"; port = 7000; virtual_ip = "10.0.0.12/24"; } ... ) */
+static bool read_peers(const struct loader *ld, const config_setting_t *s, const char *name,
+		       struct config *cfg)
+{
+	int n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return fail(ld, s, name, "expected a list of groups: peers = ( { host = \"...\"; port = 7000; } )"
+			    ", got %s", type_name(s));
+	n = config_setting_length(s);
+	if (n > PGC_MAX_PEERS)
+		return fail(ld, s, name, "%d peers given, at most %d are supported", n, PGC_MAX_PEERS);
+	if (n == 0)
+		return true;
+	cfg->peers = calloc((size_t)n, sizeof(*cfg->peers));
+	if (!cfg->peers)
+		return fail(ld, s, name, "out of memory");
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+		struct cfg_peer *p = &cfg->peers[i];
+		char ename[48];
+
+		cfg->n_peers = i + 1; /* so that config_unref frees what was read */
+		snprintf(ename, sizeof(ename), "peers[%d]", i);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return fail(ld, g, ename, "expected a group { host = \"...\"; port = 7000; }, got %s",
+				    type_name(g));
+		for (int k = 0; k < config_setting_length(g); k++) {
+			const config_setting_t *m = config_setting_get_elem(g, (unsigned)k);
+			const char *key = config_setting_name(m);
+			bool known = false;
+
+			snprintf(ename, sizeof(ename), "peers[%d].%s", i, key);
+			for (const char **pk = peer_keys; *pk; pk++)
+				known |= strcmp(*pk, key) == 0;
+			if (!known)
+				return fail(ld, m, ename, "unknown peer setting (expected host, port or virtual_ip)");
+			if (strcmp(key, "host") == 0) {
+				if (!read_nonempty_string(ld, m, ename, &p->host))
+					return false;
+			} else if (strcmp(key, "port") == 0) {
+				if (!read_int(ld, m, ename, 1, 65535, &p->port))
+					return false;
+			} else if (!read_string(ld, m, ename, &p->virtual_ip)) {
+				return false;
+			}
+		}
+		snprintf(ename, sizeof(ename), "peers[%d]", i);
+		if (!p->host || !p->port)
+			return fail(ld, g, ename, "host and port are required");
+		if (!p->virtual_ip && !(p->virtual_ip = strdup("")))
+			return fail(ld, g, ename, "out of memory");
+	}
+	return true;
+}
+
 static bool read_bool(const struct loader *ld, const config_setting_t *s, const char *name, bool *out)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
@@ -610,6 +668,8 @@ enum setting_id {
 	S_FAILBACK_COMMAND, S_RECOVERY_1ST_STAGE_COMMAND, S_RECOVERY_2ND_STAGE_COMMAND, S_HOOK_TIMEOUT,
 	S_RECOVERY_TIMEOUT, S_RECOVERY_PAUSE_TIMEOUT, S_RECOVERY_USER, S_PG_BINDIR, S_ADMIN_USERS,
 	S_METRICS_PORT, S_CONTROL_SOCKET, S_LOGFILE, S_PIDFILE, S_LOG_LEVEL,
+	S_HEARTBEAT_PORT, S_HEARTBEAT_ADDRESS, S_HEARTBEAT_INTERVAL, S_HEARTBEAT_DEADTIME,
+	S_HEARTBEAT_SECRET, S_ESCALATION_COMMAND, S_DE_ESCALATION_COMMAND, S_PEERS,
 	S_NODES,
 	S_COUNT
 };
@@ -682,6 +742,14 @@ static const char *const setting_names[S_COUNT] = {
 	[S_LOGFILE] = "logfile",
 	[S_PIDFILE] = "pidfile",
 	[S_LOG_LEVEL] = "log_level",
+	[S_HEARTBEAT_PORT] = "heartbeat_port",
+	[S_HEARTBEAT_ADDRESS] = "heartbeat_address",
+	[S_HEARTBEAT_INTERVAL] = "heartbeat_interval",
+	[S_HEARTBEAT_DEADTIME] = "heartbeat_deadtime",
+	[S_HEARTBEAT_SECRET] = "heartbeat_secret",
+	[S_ESCALATION_COMMAND] = "escalation_command",
+	[S_DE_ESCALATION_COMMAND] = "de_escalation_command",
+	[S_PEERS] = "peers",
 	[S_NODES] = "nodes",
 };
 
@@ -910,6 +978,26 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 			return false;
 		cfg->log_level = (enum log_level)v;
 		return true;
+	case S_HEARTBEAT_PORT:
+		return read_int(ld, s, name, 0, 65535, &cfg->heartbeat_port);
+	case S_HEARTBEAT_ADDRESS:
+		return read_string(ld, s, name, &cfg->heartbeat_address);
+	case S_HEARTBEAT_INTERVAL:
+		if (!read_seconds(ld, s, name, &cfg->heartbeat_interval))
+			return false;
+		if (cfg->heartbeat_interval < 0.01)
+			return fail(ld, s, name, "must be at least 0.01 seconds");
+		return true;
+	case S_HEARTBEAT_DEADTIME:
+		return read_seconds(ld, s, name, &cfg->heartbeat_deadtime);
+	case S_HEARTBEAT_SECRET:
+		return read_string(ld, s, name, &cfg->heartbeat_secret);
+	case S_ESCALATION_COMMAND:
+		return read_string(ld, s, name, &cfg->escalation_command);
+	case S_DE_ESCALATION_COMMAND:
+		return read_string(ld, s, name, &cfg->de_escalation_command);
+	case S_PEERS:
+		return read_peers(ld, s, name, cfg);
 	case S_NODES:
 		return read_nodes(ld, s, name, cfg);
 	case S_COUNT:
@@ -961,6 +1049,15 @@ static void config_free(struct config *cfg)
 	free(cfg->control_socket);
 	free(cfg->logfile);
 	free(cfg->pidfile);
+	free(cfg->heartbeat_address);
+	free(cfg->heartbeat_secret);
+	free(cfg->escalation_command);
+	free(cfg->de_escalation_command);
+	for (int i = 0; i < cfg->n_peers; i++) {
+		free(cfg->peers[i].host);
+		free(cfg->peers[i].virtual_ip);
+	}
+	free(cfg->peers);
 	for (int i = 0; i < cfg->n_nodes; i++) {
 		free(cfg->nodes[i].host);
 		free(cfg->nodes[i].data_dir);
@@ -1051,8 +1148,15 @@ static struct config *config_defaults(const char *path)
 	cfg->logfile = strdup("");
 	cfg->pidfile = strdup("");
 	cfg->log_level = LOG_LVL_INFO;
+	cfg->heartbeat_address = strdup("");
+	cfg->heartbeat_interval = 1;
+	cfg->heartbeat_deadtime = 5;
+	cfg->heartbeat_secret = strdup("");
+	cfg->escalation_command = strdup("");
+	cfg->de_escalation_command = strdup("");
 
-	if (!cfg->path || !cfg->listen_addresses || !cfg->unix_socket_dir ||
+	if (!cfg->heartbeat_address || !cfg->heartbeat_secret || !cfg->escalation_command ||
+	    !cfg->de_escalation_command || !cfg->path || !cfg->listen_addresses || !cfg->unix_socket_dir ||
 	    !cfg->server_reset_query || !cfg->ignore_startup_parameters ||
 	    !cfg->ignore_startup_parameters[0] || !cfg->instance_name || !cfg->resolver_user ||
 	    !cfg->resolver_password || !cfg->resolver_database || !cfg->users_file || !cfg->hba_file ||
@@ -1297,6 +1401,12 @@ static bool finish(const struct loader *ld, config_t *lc, struct config *cfg)
 			    "\"%s\" is too long for a unix socket path (max %zu bytes)",
 			    cfg->control_socket, sizeof(sun.sun_path) - 1);
 
+	if (cfg->n_peers > 0 && cfg->heartbeat_port == 0)
+		return fail(ld, config_lookup(lc, "peers"), "peers", "heartbeat_port must be set with peers");
+	if (cfg->heartbeat_deadtime < 2 * cfg->heartbeat_interval)
+		return fail(ld, config_lookup(lc, "heartbeat_deadtime"), "heartbeat_deadtime",
+			    "must be at least twice heartbeat_interval (%g s)", cfg->heartbeat_interval);
+
 	if (!check_auth(ld, lc, cfg) || !check_tls(ld, lc, cfg))
 		return false;
 
@@ -1512,8 +1622,25 @@ bool config_reload_compatible(const struct config *old, const struct config *new
 	if (differ_int("metrics_port", old->metrics_port, new_cfg->metrics_port, err, errlen) ||
 	    differ_str("control_socket", old->control_socket, new_cfg->control_socket, err, errlen) ||
 	    differ_str("pidfile", old->pidfile, new_cfg->pidfile, err, errlen) ||
-	    differ_str("logfile", old->logfile, new_cfg->logfile, err, errlen))
+	    differ_str("logfile", old->logfile, new_cfg->logfile, err, errlen) ||
+	    differ_int("heartbeat_port", old->heartbeat_port, new_cfg->heartbeat_port, err, errlen) ||
+	    differ_str("heartbeat_address", old->heartbeat_address, new_cfg->heartbeat_address, err, errlen))
 		return false;
+	if (old->n_peers != new_cfg->n_peers) {
+		snprintf(err, errlen, "peers: cannot add or remove peers on reload (%d -> %d); restart needed",
+			 old->n_peers, new_cfg->n_peers);
+		return false;
+	}
+	for (int i = 0; i < old->n_peers; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "peers[%d].host", i);
+		if (differ_str(name, old->peers[i].host, new_cfg->peers[i].host, err, errlen))
+			return false;
+		snprintf(name, sizeof(name), "peers[%d].port", i);
+		if (differ_int(name, old->peers[i].port, new_cfg->peers[i].port, err, errlen))
+			return false;
+	}
 	if (errlen)
 		err[0] = '\0';
 	return true;

@@ -34,6 +34,7 @@
 #include "pgchorus/ha.h"
 #include "pgchorus/log.h"
 #include "pgchorus/node.h"
+#include "basebackup.h"
 
 #define CONNECT_TIMEOUT "10"
 /* Statements of a job give up after this long (SET statement_timeout). */
@@ -57,6 +58,7 @@ struct job {
 	int node[PGC_MAX_NODES];
 	int n;              /* connections (nodes up) */
 	bool paused;        /* this job paused writes */
+	bool peers_paused;  /* and asked the peer instances to (heartbeat.c) */
 	struct compare_row *rows;
 	size_t n_rows, cap_rows;
 	char error[256];
@@ -172,6 +174,7 @@ static bool connect_nodes(struct job *j)
 /* Pause writes and wait until no write transaction is open. */
 static bool pause_writes(struct job *j)
 {
+	char err[256];
 	double deadline = wall_now() + j->cfg->recovery_pause_timeout;
 
 	/* pauses nest: one held by PAUSE stays after the job */
@@ -183,11 +186,15 @@ static bool pause_writes(struct job *j)
 				    j->cfg->recovery_pause_timeout);
 		usleep(10000);
 	}
+	/* peer instances' writes too: one snapshot per node must see the same writes */
+	if (hb_pause_peers(&j->peers_paused, ha_deadline(j->cfg->recovery_pause_timeout), err, sizeof(err)) < 0)
+		return fail(j, "%s", err);
 	return true;
 }
 
 static void resume_writes(struct job *j)
 {
+	hb_resume_peers(&j->peers_paused);
 	if (j->paused)
 		repl_resume_writes();
 	j->paused = false;

@@ -121,6 +121,12 @@ size_t hook_expand(const char *tmpl, const struct hook_args *a, char *out, size_
 		case 'R':
 			v = a->p_data_dir ? a->p_data_dir : "";
 			break;
+		case 'n':
+			v = a->peer_name ? a->peer_name : "";
+			break;
+		case 'v':
+			v = a->peer_vip ? a->peer_vip : "";
+			break;
 		case '%':
 			v = "%";
 			break;

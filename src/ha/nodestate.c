@@ -8,11 +8,17 @@
  * leaves the old or the new version, never a mix.
  *
  * File format, one line per node (blank lines and '#' comments ignored):
- *   node <id> <host> <port> <state> <written_since 0|1> <changed_at>
+ *   node <id> <host> <port> <state> <written_since 0|1> <changed_at> <generation>
+ *   primary <id> <generation>        (PROMOTE NODE)
  * A line whose host and port do not match the configured node of that id
  * is ignored (the node list changed).
+ *
+ * Generations: every change of a node's state adds one to its generation;
+ * peer instances (heartbeat.c) exchange them, and a higher generation wins
+ * (node_adopt).  At equal generations a state other than up wins.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +35,7 @@ struct nstate {
 	char last_error[200];
 	double changed_at;
 	atomic_bool written_since;
+	uint64_t gen;
 };
 
 static uv_mutex_t ns_lock;
@@ -36,6 +43,7 @@ static bool ns_ready;
 static struct config *ns_cfg;
 static struct nstate *ns;
 static int ns_n;
+static uint64_t pref_gen;  /* generation of the PROMOTE NODE choice */
 
 static const char *const state_names[] = {
 	[NODE_UP] = "up",
@@ -76,14 +84,14 @@ static void ns_save(void)
 		return;
 	}
 	fprintf(f, "# pgchorus node states (doc/failover.md); rewritten on every change\n");
-	if (node_preferred() >= 0)
-		fprintf(f, "primary %d\n", node_preferred());
+	if (node_preferred() >= 0 || pref_gen > 0)
+		fprintf(f, "primary %d %" PRIu64 "\n", node_preferred(), pref_gen);
 	for (int i = 0; i < ns_n; i++) {
 		struct node *n = node_get(i);
 
-		fprintf(f, "node %d %s %d %s %d %.3f\n", i, n->host, n->port,
+		fprintf(f, "node %d %s %d %s %d %.3f %" PRIu64 "\n", i, n->host, n->port,
 			node_state_name(atomic_load(&n->state)), atomic_load(&ns[i].written_since) ? 1 : 0,
-			ns[i].changed_at);
+			ns[i].changed_at, ns[i].gen);
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		log_error("cannot write state file %s: %s", tmp, strerror(errno));
@@ -111,17 +119,20 @@ static int ns_load(const char *path, char *err, size_t errlen)
 		char host[512], state[32];
 		int id, port, written = 0, k;
 		double changed = 0;
+		uint64_t gen = 0;
 		struct node *n;
 
 		lineno++;
 		if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
 			continue;
-		if (sscanf(line, "primary %d", &id) == 1) {
+		if (sscanf(line, "primary %d %" SCNu64, &id, &gen) >= 1) {
 			if (node_get(id))
 				node_prefer(id);
+			pref_gen = gen;
 			continue;
 		}
-		k = sscanf(line, "node %d %511s %d %31s %d %lf", &id, host, &port, state, &written, &changed);
+		k = sscanf(line, "node %d %511s %d %31s %d %lf %" SCNu64, &id, host, &port, state, &written, &changed,
+			   &gen);
 		if (k < 4) {
 			snprintf(err, errlen, "%s:%d: malformed line", path, lineno);
 			fclose(f);
@@ -133,6 +144,7 @@ static int ns_load(const char *path, char *err, size_t errlen)
 				    lineno, id, host, port);
 			continue;
 		}
+		ns[id].gen = gen;
 		if (strcmp(state, "up") == 0)
 			continue;
 		if (strcmp(state, "detached") == 0)
@@ -217,9 +229,11 @@ static void tell_workers(int node, bool was_primary)
 	workers_post_kind(INBOX_NODE_DOWN, (uint32_t)node, was_primary);
 }
 
-/* ns_lock held: the change is made; log, persist. */
-static void ns_changed(int id, int from, int to, const char *why)
+/* ns_lock held: the change is made; log, persist.  GEN: the generation a
+ * peer gave it, 0 = a change made here (one more than the last). */
+static void ns_changed(int id, int from, int to, const char *why, uint64_t gen)
 {
+	ns[id].gen = gen ? gen : ns[id].gen + 1;
 	ns[id].changed_at = now_seconds();
 	if (to != NODE_UP && why)
 		snprintf(ns[id].last_error, sizeof(ns[id].last_error), "%s", why);
@@ -253,10 +267,11 @@ bool node_fail(int id, const char *why)
 		uv_mutex_unlock(&ns_lock);
 		return false;
 	}
-	ns_changed(id, NODE_UP, NODE_DOWN, why);
+	ns_changed(id, NODE_UP, NODE_DOWN, why, 0);
 	cfg = ns_cfg ? config_ref(ns_cfg) : NULL;
 	uv_mutex_unlock(&ns_lock);
 	tell_workers(id, was_primary);
+	hb_changed();
 	if (node_primary() < 0)
 		log_error("no node is up any more");
 	if (cfg) {
@@ -269,28 +284,80 @@ bool node_fail(int id, const char *why)
 	return true;
 }
 
-void node_set_state(int id, enum node_state st, const char *why)
+/* ns_lock held: ID becomes ST; GEN as ns_changed().  Returns its former state. */
+static int ns_set(int id, enum node_state st, const char *why, uint64_t gen, bool *was_primary)
 {
 	struct node *n = node_get(id);
+	int from;
+
+	*was_primary = node_primary() == id && st != NODE_UP;
+	if (*was_primary)
+		rfail_barrier_add(pgc_runtime.n_workers);
+	from = atomic_exchange(&n->state, (int)st);
+	if (*was_primary && from != NODE_UP) {
+		rfail_barrier_add(-pgc_runtime.n_workers);
+		*was_primary = false;
+	}
+	if (from != (int)st || gen > ns[id].gen)
+		ns_changed(id, from, (int)st, why, gen);
+	return from;
+}
+
+void node_set_state(int id, enum node_state st, const char *why)
+{
 	bool was_primary;
 	int from;
 
-	if (!n || !ns_ready)
+	if (!node_get(id) || !ns_ready)
 		return;
 	uv_mutex_lock(&ns_lock);
-	was_primary = node_primary() == id && st != NODE_UP;
-	if (was_primary)
-		rfail_barrier_add(pgc_runtime.n_workers);
-	from = atomic_exchange(&n->state, (int)st);
-	if (was_primary && from != NODE_UP) {
-		rfail_barrier_add(-pgc_runtime.n_workers);
-		was_primary = false;
-	}
-	if (from != (int)st)
-		ns_changed(id, from, (int)st, why);
+	from = ns_set(id, st, why, 0, &was_primary);
 	uv_mutex_unlock(&ns_lock);
 	if (from == NODE_UP && st != NODE_UP)
 		tell_workers(id, was_primary);
+	if (from != (int)st)
+		hb_changed();
+}
+
+bool node_adopt(int id, enum node_state st, uint64_t gen, const char *from_peer)
+{
+	char why[160];
+	bool was_primary, newer;
+	int from = -1;
+
+	if (!node_get(id) || !ns_ready || st < NODE_UP || st > NODE_DETACHED)
+		return false;
+	uv_mutex_lock(&ns_lock);
+	newer = gen > ns[id].gen ||
+		(gen == ns[id].gen && atomic_load(&node_get(id)->state) == NODE_UP && st != NODE_UP);
+	if (newer) {
+		snprintf(why, sizeof(why), "%s by peer %s (generation %" PRIu64 ")", node_state_name(st),
+			 from_peer, gen);
+		from = ns_set(id, st, why, gen, &was_primary);
+	}
+	uv_mutex_unlock(&ns_lock);
+	if (from == NODE_UP && st != NODE_UP)
+		tell_workers(id, was_primary);
+	return newer && from != (int)st;
+}
+
+int nodes_view(struct node_view *out, int max, int *preferred, uint64_t *preferred_gen)
+{
+	int n;
+
+	if (!ns_ready)
+		return 0;
+	uv_mutex_lock(&ns_lock);
+	n = ns_n < max ? ns_n : max;
+	for (int i = 0; i < n; i++) {
+		out[i].state = atomic_load(&node_get(i)->state);
+		out[i].gen = ns[i].gen;
+		out[i].written = atomic_load(&ns[i].written_since);
+	}
+	*preferred = node_preferred();
+	*preferred_gen = pref_gen;
+	uv_mutex_unlock(&ns_lock);
+	return n;
 }
 
 void node_last_error(int id, char *out, size_t n)
@@ -335,6 +402,7 @@ void nodes_note_write(void)
 		uv_mutex_lock(&ns_lock);
 		ns_save();
 		uv_mutex_unlock(&ns_lock);
+		hb_changed();
 	}
 }
 
@@ -349,9 +417,31 @@ void node_set_preferred(int id, const char *why)
 		return;
 	uv_mutex_lock(&ns_lock);
 	node_prefer(id);
+	pref_gen++;
 	log_info("node %d is the primary: %s", id, why);
 	ns_save();
 	uv_mutex_unlock(&ns_lock);
+	hb_changed();
+}
+
+bool node_adopt_preferred(int id, uint64_t gen, const char *from_peer)
+{
+	bool newer;
+
+	if (!ns_ready || (id >= 0 && !node_get(id)))
+		return false;
+	uv_mutex_lock(&ns_lock);
+	newer = gen > pref_gen;
+	if (newer) {
+		node_prefer(id);
+		pref_gen = gen;
+		if (id >= 0)
+			log_info("node %d is the primary: promoted by peer %s (generation %" PRIu64 ")", id,
+				 from_peer, gen);
+		ns_save();
+	}
+	uv_mutex_unlock(&ns_lock);
+	return newer;
 }
 
 int nodes_up_count(void)

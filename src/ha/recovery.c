@@ -55,6 +55,7 @@ enum job_kind {
 	JOB_RECOVER,
 	JOB_ATTACH,
 	JOB_PROMOTE,
+	JOB_DETACH,
 };
 
 static uv_thread_t ha_thread;
@@ -363,11 +364,15 @@ static int node_value(const struct config *cfg, int node, PGconn **c, const char
  * (recovery_stop() comes after workers_join()): nobody is left to wake,
  * and their inboxes are gone.
  */
+/* The HA thread holds a pause of the peers' writes (one job at a time). */
+static bool peers_paused;
+
 static void resume_writes(bool *paused)
 {
 	if (!*paused)
 		return;
 	*paused = false;
+	hb_resume_peers(&peers_paused); /* after the node states changed: their heartbeat carries both */
 	if (workers_running_count() == 0) {
 		log_info("the pause of writes is not lifted: the workers have ended");
 		return;
@@ -400,7 +405,8 @@ static int pause_and_drain(const struct config *cfg, bool *paused, char *err, si
 		}
 		sleep_ms(2);
 	}
-	return 0;
+	/* the peer instances pause theirs too (heartbeat.c) */
+	return hb_pause_peers(&peers_paused, deadline, err, errlen);
 }
 
 /* ---- online recovery ---- */
@@ -712,8 +718,8 @@ static void job_attach(struct config *cfg, int n)
 	t0 = ha_mono_now();
 	if (pause_and_drain(cfg, &paused, err, sizeof(err)) < 0)
 		goto failed;
-	/* a write may have committed between the request and the pause */
-	if (node_written_since(n)) {
+	/* a write may have committed between the request and the pause, here or in a peer */
+	if (node_written_since(n) || hb_peers_wrote(n)) {
 		snprintf(err, sizeof(err), "node %d missed writes since it was detached; use RECOVER NODE", n);
 		goto failed;
 	}
@@ -769,6 +775,29 @@ failed:
 	log_error("promotion of node %d failed: %s", n, err);
 }
 
+/* ---- graceful detach ---- */
+
+static void job_detach(struct config *cfg, int n)
+{
+	bool paused = false;
+	char err[512];
+	double t0 = ha_mono_now();
+
+	log_info("graceful detach of node %d (%s:%d) started", n, cfg->nodes[n].host, cfg->nodes[n].port);
+	if (pause_and_drain(cfg, &paused, err, sizeof(err)) < 0)
+		goto failed;
+	/* no write transaction is open here or in a live peer: none loses the node midway */
+	node_set_state(n, NODE_DETACHED, "detached gracefully by an administrator");
+	resume_writes(&paused);
+	log_info("graceful detach of node %d done: writes paused %.1f ms", n, (ha_mono_now() - t0) * 1000.0);
+	return;
+
+failed:
+	resume_writes(&paused);
+	log_error("graceful detach of node %d failed (it stays %s): %s", n,
+		  node_state_name(atomic_load(&node_get(n)->state)), err);
+}
+
 /* ---- the thread and the requests ---- */
 
 static void ha_main(void *arg)
@@ -796,6 +825,8 @@ static void ha_main(void *arg)
 			job_recover(cfg, n);
 		else if (kind == JOB_PROMOTE)
 			job_promote(cfg, n);
+		else if (kind == JOB_DETACH)
+			job_detach(cfg, n);
 		else
 			job_attach(cfg, n);
 		config_unref(cfg);
@@ -964,6 +995,39 @@ int ha_attach_node(int node, char *err, size_t errlen)
 refused:
 	uv_mutex_unlock(&rc_lock);
 	log_warning("attach of node %d refused: %s", node, err);
+	return -1;
+}
+
+int ha_detach_node_graceful(int node, char *err, size_t errlen)
+{
+	if (!rc_started) {
+		snprintf(err, errlen, "the HA thread is not running");
+		return -1;
+	}
+	uv_mutex_lock(&rc_lock);
+	if (node < 0 || node >= nodes_count()) {
+		snprintf(err, errlen, "no node %d (the nodes are 0 to %d)", node, nodes_count() - 1);
+		goto refused;
+	}
+	if (atomic_load(&rc_stop) || job_busy) {
+		snprintf(err, errlen, "another job of the HA thread is running; one at a time");
+		goto refused;
+	}
+	if (atomic_load(&node_get(node)->state) != NODE_UP) {
+		snprintf(err, errlen, "node %d is not up", node);
+		goto refused;
+	}
+	if (nodes_up_count() <= 1) {
+		snprintf(err, errlen, "node %d is the only node that is up", node);
+		goto refused;
+	}
+	queue_job(JOB_DETACH, node);
+	uv_mutex_unlock(&rc_lock);
+	return 0;
+
+refused:
+	uv_mutex_unlock(&rc_lock);
+	log_warning("graceful detach of node %d refused: %s", node, err);
 	return -1;
 }
 

@@ -47,6 +47,12 @@
 #define SESSION_SETUP \
 	"SET statement_timeout = '30s'; SET lock_timeout = '10s'; SET client_min_messages = warning"
 
+/* A peer instance declared dead by the heartbeat: its gids are resolved here. */
+struct dead_peer {
+	char instance[TWOPC_INSTANCE_MAX + 1];
+	uint64_t boot;
+};
+
 /* What a run needs from a configuration snapshot, copied. */
 struct settings {
 	int n;
@@ -72,6 +78,8 @@ static struct {
 	struct settings *set;     /* the thread's own (the main thread's before it starts) */
 	char *seq_dirty[SEQ_DIRTY_MAX]; /* databases where shipped writes moved sequences */
 	int n_seq_dirty;
+	struct dead_peer dead[PGC_MAX_PEERS]; /* resolver_peer_dead() */
+	int n_dead;
 } R = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -299,15 +307,20 @@ static void ensure_all(const struct settings *s)
 
 /* ---- runs ----------------------------------------------------------------------- */
 
-/* One twopc_resolve() run, with a one-line summary.  -1 on a hard error (logged, in ERR). */
-static int run_resolve(const struct settings *s, const char *when, char *err, size_t errlen)
+/*
+ * One twopc_resolve() run for the gids of INSTANCE up to boot BOOT (this
+ * instance's, or a dead peer's), with a one-line summary.  -1 on a hard
+ * error (logged, in ERR).
+ */
+static int run_resolve(const struct settings *s, const char *when, const char *instance, uint64_t boot,
+		       const struct twopc_inflight *inflight, char *err, size_t errlen)
 {
 	struct twopc_report rep;
 
 	/* Nodes out of service are left alone (and not connected to every run). */
 	for (int k = 0; k < s->n; k++)
 		s->nodes[k].skip = node_get(s->nodes[k].id) && atomic_load(&node_get(s->nodes[k].id)->state) != NODE_UP;
-	if (twopc_resolve(s->nodes, s->n, R.instance, R.boot, s->grace, R.inflight, &rep, err, errlen) < 0) {
+	if (twopc_resolve(s->nodes, s->n, instance, boot, s->grace, inflight, &rep, err, errlen) < 0) {
 		log_error("resolver: %s run failed: %s", when, err);
 		return -1;
 	}
@@ -456,6 +469,27 @@ static bool reached(const struct timespec *deadline)
 	return t.tv_sec > deadline->tv_sec || (t.tv_sec == deadline->tv_sec && t.tv_nsec >= deadline->tv_nsec);
 }
 
+/*
+ * The in-doubt transactions of the peer instances the heartbeat declared
+ * dead (resolver_peer_dead): their gids of earlier boots at once, of the
+ * last boot heard once older than resolver_grace (doc/heartbeat.md).
+ */
+static void resolve_dead_peers(const struct settings *s)
+{
+	struct dead_peer copy[PGC_MAX_PEERS];
+	char err[512], when[64];
+	int n;
+
+	pthread_mutex_lock(&R.lock);
+	n = R.n_dead;
+	memcpy(copy, R.dead, sizeof(copy[0]) * (size_t)n);
+	pthread_mutex_unlock(&R.lock);
+	for (int i = 0; i < n; i++) {
+		snprintf(when, sizeof(when), "dead peer %s", copy[i].instance);
+		run_resolve(s, when, copy[i].instance, copy[i].boot, NULL, err, sizeof(err));
+	}
+}
+
 static void *resolver_main(void *arg)
 {
 	struct timespec last, deadline;
@@ -481,7 +515,8 @@ static void *resolver_main(void *arg)
 		pthread_mutex_unlock(&R.lock);
 		if (++runs % ENSURE_EVERY == 0)
 			ensure_all(R.set);
-		run_resolve(R.set, "periodic", err, sizeof(err));
+		run_resolve(R.set, "periodic", R.instance, R.boot, R.inflight, err, sizeof(err));
+		resolve_dead_peers(R.set);
 		sweep_sequences(R.set);
 		clock_gettime(CLOCK_MONOTONIC, &last);
 		pthread_mutex_lock(&R.lock);
@@ -526,7 +561,7 @@ int resolver_start(const struct config *cfg, char *err, size_t errlen)
 		R.boot, R.set->n, R.set->period, R.set->grace);
 
 	ensure_all(R.set);
-	if (run_resolve(R.set, "start-up", err, errlen) < 0)
+	if (run_resolve(R.set, "start-up", R.instance, R.boot, R.inflight, err, errlen) < 0)
 		goto fail;
 
 	if (pthread_condattr_init(&attr) != 0) {
@@ -599,6 +634,40 @@ void resolver_stop(void)
 	R.inflight = NULL;
 }
 
+void resolver_peer_dead(const char *instance, uint64_t boot)
+{
+	int i;
+
+	if (!atomic_load_explicit(&R.started, memory_order_acquire) || !twopc_instance_valid(instance) ||
+	    strcmp(instance, R.instance) == 0)
+		return;
+	pthread_mutex_lock(&R.lock);
+	for (i = 0; i < R.n_dead && strcmp(R.dead[i].instance, instance) != 0; i++)
+		;
+	if (i < PGC_MAX_PEERS) {
+		snprintf(R.dead[i].instance, sizeof(R.dead[i].instance), "%s", instance);
+		R.dead[i].boot = boot;
+		if (i == R.n_dead)
+			R.n_dead++;
+	}
+	pthread_mutex_unlock(&R.lock);
+	resolver_kick();
+}
+
+void resolver_peer_alive(const char *instance)
+{
+	if (!atomic_load_explicit(&R.started, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&R.lock);
+	for (int i = 0; i < R.n_dead; i++) {
+		if (strcmp(R.dead[i].instance, instance) == 0) {
+			R.dead[i] = R.dead[--R.n_dead];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&R.lock);
+}
+
 void resolver_kick(void)
 {
 	if (!atomic_load_explicit(&R.started, memory_order_acquire))
@@ -632,4 +701,9 @@ void resolver_gid_end(const char *gid)
 {
 	if (gid && *gid && atomic_load_explicit(&R.started, memory_order_acquire))
 		twopc_inflight_remove(R.inflight, gid);
+}
+
+uint64_t resolver_boot(void)
+{
+	return atomic_load_explicit(&R.started, memory_order_acquire) ? R.boot : 0;
 }

@@ -817,8 +817,9 @@ static void resolve_one(struct run *r, const struct prepared *p, uint64_t curren
 {
 	enum verdict v;
 
-	if (p->boot == current_boot &&
-		(!(p->min_age >= grace) || (inflight && twopc_inflight_contains(inflight, p->gid)))) {
+	/* a boot newer than the one named is not ours to judge (a peer instance restarted) */
+	if (p->boot > current_boot || (p->boot == current_boot &&
+		(!(p->min_age >= grace) || (inflight && twopc_inflight_contains(inflight, p->gid))))) {
 		r->rep->pending++;
 		return;
 	}
