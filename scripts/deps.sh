@@ -13,7 +13,7 @@ PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libuv1-dev libssl-dev libconfig-dev libpq-dev libpg-query-dev libprotobuf-c-dev
 	postgresql-15 postgresql-client-15
-	python3-psycopg pgbouncer pgpool2 gnuplot-nox clang libclang-rt-14-dev
+	python3-psycopg pgbouncer pgpool2 gnuplot-nox clang libclang-rt-14-dev groff-base
 )
 
 if [ "$(id -u)" -eq 0 ]; then
