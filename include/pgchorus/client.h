@@ -21,6 +21,8 @@ void client_close_with_msg(struct client *c, const uint8_t *msg, uint32_t len);
 void client_server_ready(struct client *c, struct server *s);
 /* The linked server finished a transaction (ReadyForQuery, nothing outstanding). */
 void client_txn_done(struct client *c);
+/* Stats: add what was sent to C since the last call to its database's row. */
+void client_stat_bytes(struct client *c);
 /* The linked server answered the login-time parameter setup. */
 void client_login_done(struct client *c);
 /* Send the client its parameters PL, its BackendKeyData and ReadyForQuery. */

@@ -79,6 +79,7 @@ struct client {
 	uint64_t wait_since;             /* loop time (ms) when it started waiting */
 	uint64_t state_since;
 	uint64_t last_active;            /* loop time (ms) of the last bytes received */
+	uint64_t stat_bytes_out;         /* the part of ps.bytes_out counted in the database stats */
 	uint64_t connected_at;
 	struct iobuf in;
 	struct buf scratch;              /* messages pgchorus writes to this client */
@@ -172,6 +173,7 @@ struct pool {
 	int n_connecting;                /* SV_CONNECTING + SV_LOGIN */
 	int n_waiting;                   /* length of waiters */
 	bool starved;                    /* waiters beyond what pool_size lets us open */
+	int stat_db;                     /* its database's row of the worker's stats (worker_stat_db) */
 };
 
 #endif

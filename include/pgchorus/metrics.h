@@ -1,7 +1,7 @@
 /*
  * metrics.h - Prometheus metrics over HTTP (metrics_port): node states,
- * health-check latency, clients, and the workers' counters (worker.h),
- * served from the main thread's loop.
+ * health-check latency, clients, the workers' counters and pool gauges
+ * (worker.h), the resolver's counts, served from the main thread's loop.
  */
 #ifndef PGCHORUS_METRICS_H
 #define PGCHORUS_METRICS_H
@@ -16,6 +16,9 @@
  * 0, or -1 with ERR set. */
 int metrics_start(uv_loop_t *loop, const struct config *cfg, char *err, size_t errlen);
 void metrics_stop(void);
+/* The resolver of in-doubt transactions finished COMMITTED and ROLLED_BACK
+ * of them in one run (any thread). */
+void metrics_count_resolved(int committed, int rolled_back);
 /* The text exposition of every metric into OUT.  false: out of memory. */
 bool metrics_render(struct buf *out);
 

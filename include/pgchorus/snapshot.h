@@ -18,5 +18,9 @@ struct admin_snapshot;
 
 /* Worker W's inbox got INBOX_ADMIN_SNAPSHOT about S with KEY. */
 void admin_snapshot_on_inbox(struct worker *w, struct admin_snapshot *s, uint32_t key);
+/* Worker W has stopped (its loop ended) and will not handle the message
+ * about S with KEY: COLLECT counts W's part as empty, DONE frees S (the
+ * requester on W is gone).  Any thread. */
+void admin_snapshot_dropped(struct worker *w, struct admin_snapshot *s, uint32_t key);
 
 #endif

@@ -47,6 +47,32 @@ enum worker_run {
 #define STAT_LAT_BUCKETS 10
 extern const double stat_lat_bounds[STAT_LAT_BUCKETS];
 
+/* Per-database counters: each worker has rows for at most STAT_DBS - 1
+ * databases (the first ones its pools see); the last row counts every
+ * database after those, under the name STAT_DB_OTHER.  Each row has
+ * counters for nodes 0 .. STAT_DB_NODES - 1 (a node beyond counts as the
+ * last one). */
+#define STAT_DBS 32
+#define STAT_DB_NODES 16
+#define STAT_DB_OTHER "(other)"
+#define STAT_NODES 64
+
+/* One (database, node) of one worker. */
+struct stat_db_node {
+	_Atomic uint64_t transactions;     /* server connections given back */
+	_Atomic uint64_t queries;          /* Query and Execute messages relayed (pool mode) */
+	_Atomic uint64_t bytes_in;         /* bytes received from its clients */
+	_Atomic uint64_t bytes_out;        /* bytes sent to its clients */
+	_Atomic uint64_t time_us;          /* time the transactions held their server */
+	_Atomic uint64_t lat_bucket[STAT_LAT_BUCKETS + 1]; /* the same, by stat_lat_bounds */
+};
+
+struct stat_db {
+	_Atomic bool used;                 /* NAME is set (release store by the worker) */
+	char name[64];
+	struct stat_db_node node[STAT_DB_NODES];
+};
+
 /*
  * Counters of one worker.  Only the worker writes them (stat_inc: a relaxed
  * load and store, no locked instruction); the metrics endpoint reads them
@@ -63,6 +89,15 @@ struct worker_stats {
 	_Atomic uint64_t errors[36 * 36];  /* ErrorResponses to clients by SQLSTATE class */
 	_Atomic uint64_t lat_bucket[STAT_LAT_BUCKETS + 1];
 	_Atomic uint64_t lat_sum_us;
+	_Atomic uint64_t node_waits[STAT_NODES];     /* clients that waited for a server of the node */
+	_Atomic uint64_t node_wait_us[STAT_NODES];   /* how long, in all (when the wait ended) */
+	/* Gauges of the worker's pools per node, refreshed by its janitor
+	 * every second (worker_stats_gauges). */
+	_Atomic uint64_t node_idle[STAT_NODES];      /* idle server connections */
+	_Atomic uint64_t node_active[STAT_NODES];    /* linked to a client */
+	_Atomic uint64_t node_connecting[STAT_NODES];/* connect or login in progress */
+	_Atomic uint64_t node_waiting[STAT_NODES];   /* clients waiting for a server */
+	struct stat_db dbs[STAT_DBS];
 };
 
 static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
@@ -73,6 +108,28 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
 static inline void stat_inc(_Atomic uint64_t *c)
 {
 	stat_add(c, 1);
+}
+
+/* The row of DATABASE in W's per-database counters (claimed if new; the
+ * STAT_DB_OTHER row when they are all taken).  Worker W's thread. */
+int worker_stat_db(struct worker *w, const char *database);
+
+/* Counters of database row DB, node NODE, of stats ST. */
+static inline struct stat_db_node *stat_db_cell(struct worker_stats *st, int db, int node)
+{
+	if (node < 0)
+		node = 0;
+	return &st->dbs[db].node[node < STAT_DB_NODES ? node : STAT_DB_NODES - 1];
+}
+
+/* Add a duration of US microseconds to histogram BUCKETS (STAT_LAT_BUCKETS + 1). */
+static inline void stat_lat_add(_Atomic uint64_t *buckets, uint64_t us)
+{
+	int b = 0;
+
+	while (b < STAT_LAT_BUCKETS && (double)us / 1e6 > stat_lat_bounds[b])
+		b++;
+	stat_inc(&buckets[b]);
 }
 
 /* The SQLSTATE class of CODE ("23505" -> index of "23"), -1 if not [0-9A-Z]{2}. */
@@ -112,6 +169,7 @@ struct worker {
 	uv_async_t async;
 	uv_mutex_t inbox_lock;
 	struct list inbox;
+	bool stopped;                    /* INBOX_LOCK: the loop ended, nothing more is handled */
 	uv_timer_t janitor;
 	struct config *cfg;              /* current snapshot (own reference) */
 	int *listen_fds;                 /* handed over by the main thread */
@@ -154,7 +212,9 @@ int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *o
 int workers_running_count(void);
 /* Wait for every worker thread to exit. */
 void workers_join(void);
-/* Post a message to worker W (thread safe; MSG is freed by the worker). */
+/* Post a message to worker W (thread safe; MSG is freed by the worker).
+ * A worker that has stopped drops it at once (an admin snapshot request
+ * is counted as answered: admin_snapshot_dropped). */
 void worker_post(struct worker *w, struct inbox_msg *msg);
 void workers_broadcast(enum inbox_kind kind, struct config *cfg);
 /* Post KIND with PID and KEY to worker W (false: out of memory), or to every worker. */

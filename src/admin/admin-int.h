@@ -61,9 +61,9 @@ struct admin_cmd_set {
 
 /* cmd_nodes.c: SHOW NODES, SHOW POOL_NODES, SHOW RECOVERY, DETACH/ATTACH/RECOVER NODE. */
 extern const struct admin_cmd_set admin_cmds_nodes;
-/* cmd_show.c: SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, SHOW STATS. */
+/* cmd_show.c: SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, SHOW STATS, SHOW TOTALS. */
 extern const struct admin_cmd_set admin_cmds_show;
-/* cmd_ops.c: SHOW VERSION, SHOW CONFIG, RELOAD, SHUTDOWN, PAUSE, RESUME. */
+/* cmd_ops.c: SHOW VERSION, SHOW CONFIG, RELOAD, SHUTDOWN [FAST], PAUSE, RESUME. */
 extern const struct admin_cmd_set admin_cmds_ops;
 /* cmd_compare.c: COMPARE, SHOW COMPARE, SHOW COMPARE STATUS, REPAIR TABLE. */
 extern const struct admin_cmd_set admin_cmds_compare;
@@ -148,23 +148,33 @@ void admin_error(struct admin_res *r, const char *sqlstate, const char *fmt, ...
  * same command (in the caller's formats, or in text when FINISH is set);
  * then on the caller's worker FINISH builds R from the parts (in worker
  * order); FINISH NULL: the parts' rows one after the other.  Callers that
- * cannot wait (the control socket) get 0A000 instead.
+ * cannot wait (can_defer false) get 0A000 instead.
  */
 void admin_defer(struct admin_res *r, admin_collect_fn *collect, admin_finish_fn *finish);
 
-/* cmd_show.c: gather a deferred result (console.c).  Start R's collection
- * on every worker for the console session C (on C's worker); NULL if
- * memory ran out.  When every worker is done, C's worker calls
- * admin_deferred_done(C, S) (console.c) from its inbox, unless
- * admin_snapshot_forget(S) was called first. */
+/* cmd_show.c: gather a deferred result (console.c, ctlsock.c).  Start
+ * R's collection on every worker for OWNER (a console session: CONSOLE is
+ * its worker; the control socket: CONSOLE NULL, OWNER its connection);
+ * NULL if memory ran out.  When every worker is done, the requester's
+ * thread gets S: CONSOLE calls admin_deferred_done(OWNER, S) from its
+ * inbox; for the control socket, ctlsock_snapshot_post(M) is called on
+ * the last worker's thread with M (an inbox message, M->snap is S, taken
+ * over), and the main thread then reads admin_snapshot_owner(S) and frees
+ * S with admin_snapshot_free.  admin_snapshot_forget(S), on the
+ * requester's thread, sets the owner to NULL: the answer is dropped. */
 struct admin_snapshot;
 struct client;
-struct admin_snapshot *admin_snapshot_start(struct client *c, const struct admin_res *r);
-/* The session is gone: the answer, when it comes, is dropped. */
+struct inbox_msg;
+struct admin_snapshot *admin_snapshot_start(struct worker *console, void *owner, const struct admin_res *r);
+/* The requester is gone: the answer, when it comes, is dropped. */
 void admin_snapshot_forget(struct admin_snapshot *s);
+void *admin_snapshot_owner(const struct admin_snapshot *s);
+void admin_snapshot_free(struct admin_snapshot *s);
 /* Build R (as passed to admin_snapshot_start) from the parts of S. */
 void admin_snapshot_result(const struct admin_snapshot *s, struct admin_res *r);
 void admin_deferred_done(struct client *c, struct admin_snapshot *s);
+/* ctlsock.c, any thread: every worker's part of M->snap is in. */
+void ctlsock_snapshot_post(struct inbox_msg *m);
 
 /* A NoticeResponse sent before the result. */
 void admin_notice(struct admin_res *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 /*
  * cmd_show.c - admin console commands that show every worker's state
- * (doc/admin.md): SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, and SHOW STATS.
+ * (doc/admin.md): SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, and SHOW STATS
+ * (per database and node), SHOW TOTALS.
  *
  * Clients, servers and pools belong to their worker's thread, so the first
  * three are answered by the workers themselves: the command defers
@@ -8,9 +9,13 @@
  * admin_snapshot, owned here) and posts INBOX_ADMIN_SNAPSHOT to every
  * worker; each worker fills only its own part, counts itself done under the
  * request's mutex, and the last one posts the request back to the
- * console's worker, which builds the answer (admin_deferred_done) and frees
- * the request.  SHOW STATS reads the workers' relaxed-atomic counters
- * directly (as the metrics endpoint does) and runs anywhere.
+ * requester: the console's worker, which builds the answer
+ * (admin_deferred_done) and frees the request, or the control socket on
+ * the main thread (ctlsock_snapshot_post, ctlsock.c).  A worker that has
+ * stopped counts itself done with an empty part (admin_snapshot_dropped),
+ * so that a request never waits for a worker that will not answer.
+ * SHOW STATS and SHOW TOTALS read the workers' relaxed-atomic counters
+ * directly (as the metrics endpoint does) and run anywhere.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,9 +35,9 @@
 struct admin_snapshot {
 	uv_mutex_t lock;
 	int left;                        /* workers still filling their part (LOCK) */
-	struct worker *console;          /* the console's worker */
-	struct client *c;                /* console's thread only; NULL: the session is gone */
-	struct inbox_msg *done;          /* posted to CONSOLE by the last worker */
+	struct worker *console;          /* the console's worker; NULL: the control socket */
+	void *owner;                     /* requester's thread only; NULL: the requester is gone */
+	struct inbox_msg *done;          /* posted to the requester by the last worker */
 	const struct admin_cmd *cmd;
 	admin_collect_fn *collect;
 	bool text_parts;                 /* parts in text (FINISH reads them) */
@@ -41,7 +46,7 @@ struct admin_snapshot {
 	struct admin_res parts[];        /* one per worker, written only by that worker */
 };
 
-static void snapshot_free(struct admin_snapshot *s)
+void admin_snapshot_free(struct admin_snapshot *s)
 {
 	for (int i = 0; i < s->n_parts; i++)
 		admin_res_free(&s->parts[i]);
@@ -50,7 +55,7 @@ static void snapshot_free(struct admin_snapshot *s)
 	free(s);
 }
 
-struct admin_snapshot *admin_snapshot_start(struct client *c, const struct admin_res *r)
+struct admin_snapshot *admin_snapshot_start(struct worker *console, void *owner, const struct admin_res *r)
 {
 	int n = pgc_runtime.n_workers;
 	struct admin_snapshot *s = calloc(1, sizeof(*s) + (size_t)n * sizeof(s->parts[0]));
@@ -63,8 +68,8 @@ struct admin_snapshot *admin_snapshot_start(struct client *c, const struct admin
 		return NULL;
 	}
 	s->left = n;
-	s->console = c->w;
-	s->c = c;
+	s->console = console;
+	s->owner = owner;
 	s->cmd = r->cmd;
 	s->collect = r->collect;
 	s->text_parts = r->finish != NULL || !r->formats;
@@ -99,34 +104,62 @@ struct admin_snapshot *admin_snapshot_start(struct client *c, const struct admin
 
 void admin_snapshot_forget(struct admin_snapshot *s)
 {
-	s->c = NULL;
+	s->owner = NULL;
+}
+
+void *admin_snapshot_owner(const struct admin_snapshot *s)
+{
+	return s->owner;
+}
+
+/* A worker's part of S is in (or dropped): the last one hands S to the
+ * requester.  S lives until the requester handled it; every part is
+ * written before the unlock that brought LEFT to 0. */
+static void part_done(struct admin_snapshot *s)
+{
+	struct inbox_msg *done = NULL;
+
+	uv_mutex_lock(&s->lock);
+	if (--s->left == 0)
+		done = s->done;
+	uv_mutex_unlock(&s->lock);
+	if (!done)
+		return;
+	if (s->console) {
+		worker_post(s->console, done);
+	} else {
+		s->done = NULL; /* the control socket takes the message over */
+		ctlsock_snapshot_post(done);
+	}
 }
 
 void admin_snapshot_on_inbox(struct worker *w, struct admin_snapshot *s, uint32_t key)
 {
 	struct admin_res *part;
-	struct inbox_msg *done = NULL;
-	struct worker *console;
 
 	if (key == SNAPSHOT_DONE) {
 		s->done = NULL; /* the inbox frees the message */
-		if (s->c)
-			admin_deferred_done(s->c, s);
-		snapshot_free(s);
+		if (s->owner)
+			admin_deferred_done(s->owner, s);
+		admin_snapshot_free(s);
 		return;
 	}
 	part = &s->parts[w->id];
 	admin_res_init(part, w->cfg, "", "", s->cmd, s->text_parts ? NULL : s->formats);
 	s->collect(part, w);
-	console = s->console;
-	uv_mutex_lock(&s->lock);
-	if (--s->left == 0)
-		done = s->done;
-	uv_mutex_unlock(&s->lock);
-	/* S lives until the console's worker handled DONE; every part is
-	 * written before the unlock that brought LEFT to 0. */
-	if (done)
-		worker_post(console, done);
+	part_done(s);
+}
+
+void admin_snapshot_dropped(struct worker *w, struct admin_snapshot *s, uint32_t key)
+{
+	if (key == SNAPSHOT_DONE) {
+		/* the console's worker stopped: its sessions are gone */
+		s->done = NULL;
+		admin_snapshot_free(s);
+		return;
+	}
+	admin_res_init(&s->parts[w->id], NULL, "", "", s->cmd, NULL);
+	part_done(s);
 }
 
 void admin_snapshot_result(const struct admin_snapshot *s, struct admin_res *r)
@@ -142,6 +175,8 @@ void admin_snapshot_result(const struct admin_snapshot *s, struct admin_res *r)
 		return;
 	}
 	for (int i = 0; i < s->n_parts; i++) {
+		if (!s->parts[i].rows.len)
+			continue;
 		if (!buf_append(&r->rows, s->parts[i].rows.data, s->parts[i].rows.len)) {
 			admin_error(r, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 			return;
@@ -256,6 +291,7 @@ static const struct admin_col clients_cols[] = {
 	{ "txn", ADMIN_TEXT },
 	{ "step", ADMIN_TEXT },
 	{ "server", ADMIN_TEXT },
+	{ "application_name", ADMIN_TEXT },
 };
 
 static void collect_clients(struct admin_res *r, struct worker *w)
@@ -292,6 +328,7 @@ static void collect_clients(struct admin_res *r, struct worker *w)
 			put_ptr(r, 'S', srv);
 		else
 			admin_put_null(r);
+		admin_put_text(r, c->params[TP_APPLICATION_NAME] ? c->params[TP_APPLICATION_NAME] : "");
 		admin_row_end(r);
 	}
 }
@@ -559,7 +596,7 @@ static void show_pools(struct admin_res *r, const int64_t *args)
 	admin_defer(r, collect_pools, finish_pools);
 }
 
-/* ---- SHOW STATS ------------------------------------------------------------------- */
+/* ---- SHOW TOTALS ------------------------------------------------------------------- */
 
 static const struct admin_col stats_cols[] = {
 	{ "node", ADMIN_INT4 },
@@ -591,7 +628,7 @@ static uint64_t sum_stat(size_t offset)
 #define SUM(field) sum_stat(offsetof(struct worker_stats, field))
 #define SUM_AT(field, i) sum_stat(offsetof(struct worker_stats, field) + (size_t)(i) * sizeof(_Atomic uint64_t))
 
-static void show_stats(struct admin_res *r, const int64_t *args)
+static void show_totals(struct admin_res *r, const int64_t *args)
 {
 	uint64_t buckets[STAT_LAT_BUCKETS + 1], count = 0, errors = 0, cum = 0, statements = 0;
 	int n_nodes = nodes_count();
@@ -647,11 +684,133 @@ static void show_stats(struct admin_res *r, const int64_t *args)
 	admin_row_end(r);
 }
 
+/* ---- SHOW STATS: per database and node ------------------------------------------- */
+
+static const struct admin_col db_stats_cols[] = {
+	{ "database", ADMIN_TEXT },
+	{ "node", ADMIN_INT4 },
+	{ "transactions", ADMIN_INT8 },
+	{ "queries", ADMIN_INT8 },
+	{ "bytes_received", ADMIN_INT8 },
+	{ "bytes_sent", ADMIN_INT8 },
+	{ "avg_ms", ADMIN_FLOAT8 },
+	{ "p99_ms", ADMIN_FLOAT8 },
+};
+
+/* One (database, node) summed over the workers. */
+struct db_sum {
+	uint64_t transactions, queries, bytes_in, bytes_out, time_us;
+	uint64_t lat[STAT_LAT_BUCKETS + 1];
+};
+
+static void db_sum_add(struct db_sum *d, const struct stat_db_node *c)
+{
+	d->transactions += load(&c->transactions);
+	d->queries += load(&c->queries);
+	d->bytes_in += load(&c->bytes_in);
+	d->bytes_out += load(&c->bytes_out);
+	d->time_us += load(&c->time_us);
+	for (int b = 0; b <= STAT_LAT_BUCKETS; b++)
+		d->lat[b] += load(&c->lat_bucket[b]);
+}
+
+/* The upper bound (ms) of the bucket of LAT where 99% of the COUNT are
+ * reached; -1 beyond the last bound. */
+static double p99_ms(const uint64_t *lat, uint64_t count)
+{
+	uint64_t cum = 0;
+
+	for (int b = 0; b < STAT_LAT_BUCKETS; b++) {
+		cum += lat[b];
+		if ((double)cum >= 0.99 * (double)count)
+			return stat_lat_bounds[b] * 1000.0;
+	}
+	return -1;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void show_db_stats(struct admin_res *r, const int64_t *args)
+{
+	/* the names of every worker's rows, each once (at most n_workers * STAT_DBS) */
+	int n_workers = pgc_runtime.n_workers, n_names = 0, n_nodes = nodes_count();
+	const char **names = calloc((size_t)(n_workers > 0 ? n_workers : 1) * STAT_DBS, sizeof(*names));
+
+	(void)args;
+	if (!names) {
+		admin_error(r, SQLSTATE_OUT_OF_MEMORY, "out of memory");
+		return;
+	}
+	if (n_nodes > STAT_DB_NODES)
+		n_nodes = STAT_DB_NODES;
+	for (int w = 0; w < n_workers; w++) {
+		struct stat_db *dbs = pgc_runtime.workers[w].stats.dbs;
+
+		for (int i = 0; i < STAT_DBS; i++) {
+			bool seen = false;
+
+			if (i < STAT_DBS - 1 && !atomic_load_explicit(&dbs[i].used, memory_order_acquire))
+				break;
+			for (int k = 0; k < n_names && !seen; k++)
+				seen = strcmp(names[k], i < STAT_DBS - 1 ? dbs[i].name : STAT_DB_OTHER) == 0;
+			if (!seen)
+				names[n_names++] = i < STAT_DBS - 1 ? dbs[i].name : STAT_DB_OTHER;
+		}
+	}
+	qsort(names, (size_t)n_names, sizeof(*names), name_cmp);
+	for (int k = 0; k < n_names && !r->failed; k++) {
+		for (int node = 0; node < n_nodes && !r->failed; node++) {
+			struct db_sum d;
+
+			memset(&d, 0, sizeof(d));
+			for (int w = 0; w < n_workers; w++) {
+				struct stat_db *dbs = pgc_runtime.workers[w].stats.dbs;
+
+				for (int i = 0; i < STAT_DBS; i++) {
+					const char *name = i < STAT_DBS - 1 ? dbs[i].name : STAT_DB_OTHER;
+
+					if (i < STAT_DBS - 1 && !atomic_load_explicit(&dbs[i].used, memory_order_acquire))
+						break;
+					if (strcmp(name, names[k]) == 0)
+						db_sum_add(&d, &dbs[i].node[node]);
+				}
+			}
+			if (!d.transactions && !d.queries && !d.bytes_in && !d.bytes_out)
+				continue; /* nothing ran there (the other row is mostly empty) */
+			admin_row_begin(r);
+			admin_put_text(r, names[k]);
+			admin_put_int(r, node);
+			admin_put_int(r, (int64_t)d.transactions);
+			admin_put_int(r, (int64_t)d.queries);
+			admin_put_int(r, (int64_t)d.bytes_in);
+			admin_put_int(r, (int64_t)d.bytes_out);
+			if (d.transactions) {
+				double p99 = p99_ms(d.lat, d.transactions);
+
+				admin_put_float(r, (double)d.time_us / 1000.0 / (double)d.transactions);
+				if (p99 >= 0)
+					admin_put_float(r, p99);
+				else
+					admin_put_null(r);
+			} else {
+				admin_put_null(r);
+				admin_put_null(r);
+			}
+			admin_row_end(r);
+		}
+	}
+	free(names);
+}
+
 static const struct admin_cmd show_cmds[] = {
 	{ "SHOW POOLS", "SHOW POOLS", "SHOW", COLS(pools_cols), show_pools },
 	{ "SHOW CLIENTS", "SHOW CLIENTS", "SHOW", COLS(clients_cols), show_clients },
 	{ "SHOW SERVERS", "SHOW SERVERS", "SHOW", COLS(servers_cols), show_servers },
-	{ "SHOW STATS", "SHOW STATS", "SHOW", COLS(stats_cols), show_stats },
+	{ "SHOW STATS", "SHOW STATS", "SHOW", COLS(db_stats_cols), show_db_stats },
+	{ "SHOW TOTALS", "SHOW TOTALS", "SHOW", COLS(stats_cols), show_totals },
 };
 
 const struct admin_cmd_set admin_cmds_show = { show_cmds, sizeof(show_cmds) / sizeof(show_cmds[0]) };

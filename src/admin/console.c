@@ -315,7 +315,7 @@ static int run_call(struct client *c, const struct admin_call *call, const int16
 		return send_result(c, &r, describe, max_rows);
 	p = calloc(1, sizeof(*p));
 	if (p)
-		p->snap = admin_snapshot_start(c, &r);
+		p->snap = admin_snapshot_start(c->w, c, &r);
 	if (!p || !p->snap) {
 		free(p);
 		admin_error(&r, SQLSTATE_OUT_OF_MEMORY, "out of memory");

@@ -118,12 +118,23 @@ static void client_drop_server(struct client *c)
 	}
 }
 
+void client_stat_bytes(struct client *c)
+{
+	uint64_t out = c->ps.bytes_out;
+
+	if (!c->pool || out <= c->stat_bytes_out)
+		return;
+	stat_add(&stat_db_cell(&c->w->stats, c->pool->stat_db, c->pool->node)->bytes_out, out - c->stat_bytes_out);
+	c->stat_bytes_out = out;
+}
+
 static void client_close_common(struct client *c)
 {
 	struct worker *w = c->w;
 
 	if (c->state == CL_CLOSING)
 		return;
+	client_stat_bytes(c);
 	client_auth_lookup_cancel(c);
 	client_drop_server(c);
 	if (c->cancel_pid)
@@ -359,6 +370,8 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 	}
 	if (r == 0)
 		return;
+	if (c->pool) /* logged in to a database: its stats */
+		stat_add(&stat_db_cell(&c->w->stats, c->pool->stat_db, c->pool->node)->bytes_in, (uint64_t)r);
 	if (c->state == CL_STARTUP || c->state == CL_AUTH)
 		client_startup(c);
 	else if (c->admin)

@@ -172,6 +172,8 @@ void client_process(struct client *c)
 			continue;
 		}
 		entry = rt_entry_for(type);
+		if (type == 'Q' || type == 'E')
+			stat_inc(&stat_db_cell(&w->stats, s->pool->stat_db, s->pool->node)->queries);
 		if (c->track_statements && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
 			if (avail < len) {
 				r = relay_wait_whole(c, &ov, len);

@@ -34,6 +34,17 @@ struct mconn {
 static uv_tcp_t listeners[MAX_LISTENERS];
 static int n_listeners;
 
+/* In-doubt transactions the resolver finished (its thread adds). */
+static _Atomic uint64_t resolved_committed, resolved_rolled_back;
+
+void metrics_count_resolved(int committed, int rolled_back)
+{
+	if (committed > 0)
+		atomic_fetch_add(&resolved_committed, (uint64_t)committed);
+	if (rolled_back > 0)
+		atomic_fetch_add(&resolved_rolled_back, (uint64_t)rolled_back);
+}
+
 static bool put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static bool put(struct buf *b, const char *fmt, ...)
@@ -63,6 +74,78 @@ static uint64_t sum_workers(size_t offset)
 static bool render_counter(struct buf *b, const char *name, const char *help, uint64_t v)
 {
 	return put(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+}
+
+/* Sum over the workers of the counter at OFFSET + I counters in struct worker_stats. */
+static uint64_t sum_at(size_t offset, int i)
+{
+	return sum_workers(offset + (size_t)i * sizeof(_Atomic uint64_t));
+}
+
+#define SUM_NODE(field, i) sum_at(offsetof(struct worker_stats, field), i)
+
+/* A counter of every (database, node) cell, summed per node (I) over the
+ * workers and their database rows; OFFSET within struct stat_db_node. */
+static uint64_t sum_db_cells(size_t offset, int node)
+{
+	uint64_t t = 0;
+
+	if (node >= STAT_DB_NODES)
+		return 0;
+	for (int w = 0; w < pgc_runtime.n_workers; w++)
+		for (int d = 0; d < STAT_DBS; d++)
+			t += atomic_load_explicit((_Atomic uint64_t *)((char *)&pgc_runtime.workers[w].stats.dbs[d].node[node] +
+								       offset), memory_order_relaxed);
+	return t;
+}
+
+#define SUM_CELLS(field, i) sum_db_cells(offsetof(struct stat_db_node, field), i)
+
+/* Pool gauges (refreshed by the workers every second), waits, and the
+ * transactions and queries per node. */
+static bool render_pools(struct buf *b, int n)
+{
+	static const char *const states[] = { "idle", "active", "connecting" };
+	bool ok = true;
+
+	if (n > STAT_NODES)
+		n = STAT_NODES;
+	ok &= put(b, "# HELP pgchorus_pool_servers server connections of the pools of the node, by state "
+		     "(updated every second)\n# TYPE pgchorus_pool_servers gauge\n");
+	for (int i = 0; i < n; i++) {
+		uint64_t v[3] = { SUM_NODE(node_idle, i), SUM_NODE(node_active, i), SUM_NODE(node_connecting, i) };
+
+		for (int k = 0; k < 3; k++)
+			ok &= put(b, "pgchorus_pool_servers{node=\"%d\",state=\"%s\"} %llu\n", i, states[k],
+				  (unsigned long long)v[k]);
+	}
+	ok &= put(b, "# HELP pgchorus_pool_clients_waiting clients waiting for a server of the node "
+		     "(updated every second)\n# TYPE pgchorus_pool_clients_waiting gauge\n");
+	for (int i = 0; i < n; i++)
+		ok &= put(b, "pgchorus_pool_clients_waiting{node=\"%d\"} %llu\n", i,
+			  (unsigned long long)SUM_NODE(node_waiting, i));
+	ok &= put(b, "# HELP pgchorus_pool_waits_total clients that had to wait for a server of the node\n"
+		     "# TYPE pgchorus_pool_waits_total counter\n");
+	for (int i = 0; i < n; i++)
+		ok &= put(b, "pgchorus_pool_waits_total{node=\"%d\"} %llu\n", i,
+			  (unsigned long long)SUM_NODE(node_waits, i));
+	ok &= put(b, "# HELP pgchorus_pool_wait_seconds_total time clients waited for a server of the node "
+		     "(counted when a wait ends)\n# TYPE pgchorus_pool_wait_seconds_total counter\n");
+	for (int i = 0; i < n; i++)
+		ok &= put(b, "pgchorus_pool_wait_seconds_total{node=\"%d\"} %.6f\n", i,
+			  (double)SUM_NODE(node_wait_us, i) / 1e6);
+	ok &= put(b, "# HELP pgchorus_node_transactions_total server connections of the node given back to "
+		     "its pool (a transaction in transaction pooling)\n"
+		     "# TYPE pgchorus_node_transactions_total counter\n");
+	for (int i = 0; i < n && i < STAT_DB_NODES; i++)
+		ok &= put(b, "pgchorus_node_transactions_total{node=\"%d\"} %llu\n", i,
+			  (unsigned long long)SUM_CELLS(transactions, i));
+	ok &= put(b, "# HELP pgchorus_node_queries_total Query and Execute messages relayed to the node "
+		     "(pool mode)\n# TYPE pgchorus_node_queries_total counter\n");
+	for (int i = 0; i < n && i < STAT_DB_NODES; i++)
+		ok &= put(b, "pgchorus_node_queries_total{node=\"%d\"} %llu\n", i,
+			  (unsigned long long)SUM_CELLS(queries, i));
+	return ok;
 }
 
 bool metrics_render(struct buf *b)
@@ -138,6 +221,13 @@ bool metrics_render(struct buf *b)
 	}
 	ok &= put(b, "pgchorus_unit_seconds_sum %.6f\npgchorus_unit_seconds_count %llu\n",
 		  (double)SUM(lat_sum_us) / 1e6, (unsigned long long)cum);
+	ok &= render_pools(b, n);
+	ok &= put(b, "# HELP pgchorus_2pc_resolved_total in-doubt prepared transactions finished by the resolver, "
+		     "by outcome\n# TYPE pgchorus_2pc_resolved_total counter\n"
+		     "pgchorus_2pc_resolved_total{outcome=\"committed\"} %llu\n"
+		     "pgchorus_2pc_resolved_total{outcome=\"rolled_back\"} %llu\n",
+		  (unsigned long long)atomic_load(&resolved_committed),
+		  (unsigned long long)atomic_load(&resolved_rolled_back));
 	recovery_get_progress(&rp);
 	ok &= put(b, "# HELP pgchorus_recovery_running 1 while an online recovery runs\n"
 		     "# TYPE pgchorus_recovery_running gauge\npgchorus_recovery_running %d\n", rp.running);

@@ -3,6 +3,7 @@
  * graceful and fast shutdown.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include "pgchorus/pool.h"
 #include "pgchorus/rsess.h"
 #include "pgchorus/scram.h"
+#include "pgchorus/server.h"
 #include "pgchorus/snapshot.h"
 #include "pgchorus/worker.h"
 
@@ -75,12 +77,30 @@ void workers_post_pool(struct worker *w, enum inbox_kind kind, struct pool_share
 	}
 }
 
+/* A message W will never handle (W has stopped): freed, after what the
+ * sender waits for is settled. */
+static void inbox_drop(struct worker *w, struct inbox_msg *m)
+{
+	if (m->kind == INBOX_ADMIN_SNAPSHOT)
+		admin_snapshot_dropped(w, m->snap, m->key);
+	if (m->cfg)
+		config_unref(m->cfg);
+	free(m);
+}
+
 void worker_post(struct worker *w, struct inbox_msg *msg)
 {
+	bool stopped;
+
 	uv_mutex_lock(&w->inbox_lock);
-	list_append(&w->inbox, &msg->link);
+	stopped = w->stopped;
+	if (!stopped)
+		list_append(&w->inbox, &msg->link);
 	uv_mutex_unlock(&w->inbox_lock);
-	uv_async_send(&w->async);
+	if (stopped)
+		inbox_drop(w, msg); /* its async handle and loop are gone */
+	else
+		uv_async_send(&w->async);
 }
 
 void workers_broadcast(enum inbox_kind kind, struct config *cfg)
@@ -116,6 +136,65 @@ void workers_post_kind(enum inbox_kind kind, uint32_t pid, uint32_t key)
 	for (int i = 0; i < pgc_runtime.n_workers; i++)
 		if (!worker_post_kind(&pgc_runtime.workers[i], kind, pid, key))
 			log_error("out of memory posting to worker %d", i);
+}
+
+int worker_stat_db(struct worker *w, const char *database)
+{
+	struct stat_db *dbs = w->stats.dbs;
+	int i;
+
+	for (i = 0; i < STAT_DBS - 1; i++) {
+		if (!atomic_load_explicit(&dbs[i].used, memory_order_relaxed))
+			break;
+		if (strcmp(dbs[i].name, database) == 0)
+			return i;
+	}
+	if (i == STAT_DBS - 1)
+		return i; /* full: the STAT_DB_OTHER row */
+	snprintf(dbs[i].name, sizeof(dbs[i].name), "%s", database);
+	/* readers (SHOW STATS, metrics) see the name once USED is */
+	atomic_store_explicit(&dbs[i].used, true, memory_order_release);
+	return i;
+}
+
+/* Pool gauges per node, summed over the pools of W, into w->stats. */
+struct gauge_sums {
+	uint64_t idle[STAT_NODES], active[STAT_NODES], connecting[STAT_NODES], waiting[STAT_NODES];
+};
+
+static void gauge_pool(const char *key, void *value, void *arg)
+{
+	struct gauge_sums *g = arg;
+	struct pool *p = value;
+	int n = p->node & (STAT_NODES - 1);
+	struct list *it;
+
+	(void)key;
+	for (it = p->idle.next; it != &p->idle; it = it->next)
+		g->idle[n]++;
+	for (it = p->busy.next; it != &p->busy; it = it->next) {
+		struct server *s = list_entry(it, struct server, link);
+
+		if (s->state == SV_ACTIVE)
+			g->active[n]++;
+		else if (s->state == SV_CONNECTING || s->state == SV_LOGIN)
+			g->connecting[n]++;
+	}
+	g->waiting[n] += (uint64_t)p->n_waiting;
+}
+
+static void worker_stats_gauges(struct worker *w)
+{
+	struct gauge_sums g;
+
+	memset(&g, 0, sizeof(g));
+	strmap_foreach(&w->pools, gauge_pool, &g);
+	for (int i = 0; i < STAT_NODES; i++) {
+		atomic_store_explicit(&w->stats.node_idle[i], g.idle[i], memory_order_relaxed);
+		atomic_store_explicit(&w->stats.node_active[i], g.active[i], memory_order_relaxed);
+		atomic_store_explicit(&w->stats.node_connecting[i], g.connecting[i], memory_order_relaxed);
+		atomic_store_explicit(&w->stats.node_waiting[i], g.waiting[i], memory_order_relaxed);
+	}
 }
 
 static void listener_close_cb(uv_handle_t *h)
@@ -281,6 +360,7 @@ static void worker_janitor_cb(uv_timer_t *t)
 
 	pools_janitor(w);
 	clients_janitor(w);
+	worker_stats_gauges(w);
 	rs_ship_order_wake(w); /* in case a wake-up was missed */
 	rs_gate_wake(w);
 	if (w->run == WORKER_RUNNING)
@@ -308,12 +388,14 @@ static void worker_main(void *arg)
 		uv_timer_start(&w->janitor, worker_janitor_cb, JANITOR_SHUTDOWN_MS, JANITOR_SHUTDOWN_MS);
 	}
 	uv_run(&w->loop, UV_RUN_DEFAULT);
-	/* Drain what may still be in the inbox. */
+	/* Nothing more is handled: later posts are dropped by the sender,
+	 * what is in the inbox now is dropped here. */
+	uv_mutex_lock(&w->inbox_lock);
+	w->stopped = true;
+	uv_mutex_unlock(&w->inbox_lock);
 	while ((it = list_pop_first(&w->inbox)) != NULL) {
 		m = list_entry(it, struct inbox_msg, link);
-		if (m->cfg)
-			config_unref(m->cfg);
-		free(m);
+		inbox_drop(w, m);
 	}
 	pools_destroy(w);
 	strmap_foreach(&w->scram_keys, free_keys, NULL);

@@ -30,6 +30,7 @@
 
 #include "pgchorus/buf.h"
 #include "pgchorus/log.h"
+#include "pgchorus/metrics.h"
 #include "pgchorus/node.h"
 #include "pgchorus/resolver.h"
 #include "pgchorus/ship.h"
@@ -324,6 +325,7 @@ static int run_resolve(const struct settings *s, const char *when, const char *i
 		log_error("resolver: %s run failed: %s", when, err);
 		return -1;
 	}
+	metrics_count_resolved(rep.committed, rep.rolled_back);
 	if (rep.committed || rep.rolled_back)
 		log_info("resolver: %s run: %d committed, %d rolled back, %d undecided, %d pending, %d failed, "
 			"%d unreachable node(s), %ld decision rows deleted", when, rep.committed, rep.rolled_back,

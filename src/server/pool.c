@@ -105,8 +105,18 @@ static struct server *pool_idle_for_elsewhere(const struct pool *p)
 	return worker_now(p->w) - s->state_since >= HAND_OVER_IDLE_MS ? s : NULL;
 }
 
+/* Stats: a wait for a server of P ended (C got one, or left). */
+static void pool_wait_ended(struct pool *p, struct client *c)
+{
+	uint64_t now = worker_now(p->w);
+
+	if (c->wait_since && now > c->wait_since)
+		stat_add(&p->w->stats.node_wait_us[p->node & (STAT_NODES - 1)], (now - c->wait_since) * 1000);
+}
+
 static void pool_wait_add(struct pool *p, struct client *c)
 {
+	stat_inc(&p->w->stats.node_waits[p->node & (STAT_NODES - 1)]);
 	list_append(&p->waiters, &c->wait_link);
 	p->n_waiting++;
 	atomic_fetch_add(&p->shared->n_waiting, 1);
@@ -122,6 +132,7 @@ static struct client *pool_wait_pop(struct pool *p)
 	atomic_fetch_sub(&p->shared->n_waiting, 1);
 	if (!p->n_waiting)
 		pool_set_starved(p, false);
+	pool_wait_ended(p, list_entry(it, struct client, wait_link));
 	return list_entry(it, struct client, wait_link);
 }
 
@@ -141,6 +152,7 @@ struct pool *pool_get(struct worker *w, const char *database, const char *user, 
 		return NULL;
 	p->w = w;
 	p->node = node;
+	p->stat_db = worker_stat_db(w, database);
 	p->shared = pool_shared_get(key);
 	p->database = strdup(database);
 	p->user = strdup(user);
@@ -195,6 +207,7 @@ void pool_cancel_wait(struct client *c)
 	if (list_empty(&c->wait_link))
 		return;
 	list_del(&c->wait_link);
+	pool_wait_ended(c->pool, c);
 	c->pool->n_waiting--;
 	atomic_fetch_sub(&c->pool->shared->n_waiting, 1);
 	if (!c->pool->n_waiting)
@@ -249,8 +262,17 @@ void pool_release(struct server *s, bool reset)
 {
 	struct worker *w = s->w;
 	uint64_t now = worker_now(w);
+	struct stat_db_node *cell = stat_db_cell(&w->stats, s->pool->stat_db, s->pool->node);
 
 	stat_inc(&w->stats.transactions);
+	stat_inc(&cell->transactions);
+	if (s->state == SV_ACTIVE && now >= s->state_since) {
+		/* held since it was linked (loop time: millisecond steps) */
+		stat_add(&cell->time_us, (now - s->state_since) * 1000);
+		stat_lat_add(cell->lat_bucket, (now - s->state_since) * 1000);
+	}
+	if (s->client)
+		client_stat_bytes(s->client);
 	if (w->cfg->server_lifetime > 0 && now - s->created > (uint64_t)(w->cfg->server_lifetime * 1000))
 		s->close_on_release = true;
 	if (reset) {
