@@ -1,9 +1,9 @@
 /*
  * cmd_ops.c - admin console commands for operations (doc/admin.md):
- * SHOW VERSION, SHOW CONFIG, RELOAD, SHUTDOWN, PAUSE, RESUME.
+ * SHOW VERSION, SHOW CONFIG, RELOAD, SHUTDOWN [FAST], PAUSE, RESUME.
  *
  * RELOAD and SHUTDOWN signal the process itself, so that they take the
- * same path as an administrator's kill -HUP / kill -TERM (the main thread's
+ * same path as an administrator's kill -HUP / kill -TERM / kill -INT (the main thread's
  * signal handlers); the command returns before the reload or the shutdown
  * happens.
  */
@@ -128,6 +128,13 @@ static void shutdown_cmd(struct admin_res *r, const int64_t *args)
 	signal_self(r, SIGTERM);
 }
 
+/* As kill -INT: every connection is closed now, open transactions roll back. */
+static void shutdown_fast(struct admin_res *r, const int64_t *args)
+{
+	(void)args;
+	signal_self(r, SIGINT);
+}
+
 /* ---- PAUSE, RESUME -------------------------------------------------------- */
 
 /* PAUSE holds one of the nested pauses of writes (rgate.c) until RESUME. */
@@ -160,6 +167,7 @@ static const struct admin_cmd ops_cmds[] = {
 	{ "SHOW CONFIG", "SHOW CONFIG", "SHOW", COLS(config_cols), show_config },
 	{ "RELOAD", "RELOAD", "RELOAD", NULL, 0, reload },
 	{ "SHUTDOWN", "SHUTDOWN", "SHUTDOWN", NULL, 0, shutdown_cmd },
+	{ "SHUTDOWN FAST", "SHUTDOWN FAST", "SHUTDOWN", NULL, 0, shutdown_fast },
 	{ "PAUSE", "PAUSE", "PAUSE", NULL, 0, pause_writes },
 	{ "RESUME", "RESUME", "RESUME", NULL, 0, resume_writes },
 };

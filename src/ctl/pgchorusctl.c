@@ -51,11 +51,17 @@ static void usage(FILE *f)
 		"  node-count         how many nodes there are\n"
 		"  attach-node n      failback: put detached node n back without recovery\n"
 		"  promote-node n     make node n (up) the primary (writes paused briefly)\n"
-		"  detach-node n      take node n out of service\n"
+		"  detach-node n [--graceful]  take node n out of service (--graceful: once its\n"
+		"                     sessions let go of it)\n"
 		"  recover-node n     online recovery of node n, with its progress\n"
-		"  pool-status        SHOW POOL_NODES\n"
+		"  pool-status        SHOW POOL_NODES, then SHOW POOLS\n"
+		"  pools              the pools (SHOW POOLS)\n"
+		"  clients            the client connections (SHOW CLIENTS)\n"
+		"  servers            the server connections (SHOW SERVERS)\n"
+		"  stats              the counters per database and node (SHOW STATS)\n"
 		"  reload             reload the configuration (SIGHUP)\n"
-		"  stop               graceful shutdown (SIGTERM)\n"
+		"  stop [--fast]      graceful shutdown (SIGTERM); --fast: close every\n"
+		"                     connection now (SIGINT)\n"
 		"  version            pgchorus' version\n"
 		"  compare [table...] compare the tables on the nodes that are up (exit 1: divergent)\n"
 		"  repair TABLE --from n  copy TABLE from node n to the other nodes that are up\n"
@@ -198,6 +204,32 @@ static int simple(const char *command, bool skip_tag)
 	ctl_ask(command, json, &a);
 	print_answer(&a, skip_tag);
 	answer_free(&a);
+	return 0;
+}
+
+/* pool-status: SHOW POOL_NODES, then SHOW POOLS (text: two tables, a
+ * blank line between; JSON: {"nodes": answer, "pools": answer}). */
+static int pool_status(void)
+{
+	struct answer nodes, pools;
+
+	ctl_ask("SHOW POOL_NODES", json, &nodes);
+	fail_if_error(&nodes);
+	ctl_ask("SHOW POOLS", json, &pools);
+	fail_if_error(&pools);
+	if (json) {
+		printf("{\"nodes\":\n");
+		print_answer(&nodes, false);
+		printf(",\"pools\":\n");
+		print_answer(&pools, false);
+		printf("}\n");
+	} else {
+		print_answer(&nodes, true);
+		printf("\n");
+		print_answer(&pools, true);
+	}
+	answer_free(&nodes);
+	answer_free(&pools);
 	return 0;
 }
 
@@ -641,6 +673,17 @@ int main(int argc, char **argv)
 		}
 		if (nargs)
 			node_arg(argv[optind + 1]);
+	} else if (!strcmp(cmd, "detach-node") && nargs == 2) {
+		if (strcmp(argv[optind + 2], "--graceful") != 0) {
+			fprintf(stderr, "pgchorusctl: usage: detach-node n [--graceful]\n");
+			return EXIT_USAGE;
+		}
+		node_arg(argv[optind + 1]);
+	} else if (!strcmp(cmd, "stop")) {
+		if (nargs > 1 || (nargs == 1 && strcmp(argv[optind + 1], "--fast") != 0)) {
+			fprintf(stderr, "pgchorusctl: usage: stop [--fast]\n");
+			return EXIT_USAGE;
+		}
 	} else if (!strcmp(cmd, "attach-node") || !strcmp(cmd, "detach-node") || !strcmp(cmd, "recover-node") ||
 		   !strcmp(cmd, "promote-node")) {
 		if (!nargs_ok(cmd, nargs, 1))
@@ -657,7 +700,8 @@ int main(int argc, char **argv)
 		table_arg(argv[optind + 1]);
 		node_arg(argv[optind + 3]);
 	} else if (!strcmp(cmd, "node-count") || !strcmp(cmd, "pool-status") || !strcmp(cmd, "reload") ||
-		   !strcmp(cmd, "stop") || !strcmp(cmd, "version")) {
+		   !strcmp(cmd, "version") || !strcmp(cmd, "pools") || !strcmp(cmd, "clients") ||
+		   !strcmp(cmd, "servers") || !strcmp(cmd, "stats")) {
 		if (!nargs_ok(cmd, nargs, 0))
 			return EXIT_USAGE;
 	} else {
@@ -673,11 +717,19 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "node-count") == 0)
 		return node_count();
 	if (strcmp(cmd, "pool-status") == 0)
-		return simple("SHOW POOL_NODES", true);
+		return pool_status();
+	if (strcmp(cmd, "pools") == 0)
+		return simple("SHOW POOLS", true);
+	if (strcmp(cmd, "clients") == 0)
+		return simple("SHOW CLIENTS", true);
+	if (strcmp(cmd, "servers") == 0)
+		return simple("SHOW SERVERS", true);
+	if (strcmp(cmd, "stats") == 0)
+		return simple("SHOW STATS", true);
 	if (strcmp(cmd, "reload") == 0)
 		return simple("RELOAD", false);
 	if (strcmp(cmd, "stop") == 0)
-		return simple("SHUTDOWN", false);
+		return simple(nargs ? "SHUTDOWN FAST" : "SHUTDOWN", false);
 	if (strcmp(cmd, "version") == 0)
 		return version();
 	if (strcmp(cmd, "compare") == 0)
@@ -690,5 +742,7 @@ int main(int argc, char **argv)
 		 node_arg(argv[optind + 1]));
 	if (!strcmp(cmd, "recover-node"))
 		return recover_node(node_arg(argv[optind + 1]));
+	if (!strcmp(cmd, "detach-node") && nargs == 2)
+		snprintf(line, sizeof(line), "DETACH NODE %d GRACEFUL", node_arg(argv[optind + 1]));
 	return simple(line, false);
 }
