@@ -4,8 +4,13 @@
 # Replication mode with three nodes: node-info lists them up, node-count is
 # 3, detach-node 2 / attach-node 2 (failback), errors exit 1 with a message,
 # bad usage 2, a wrong socket 3; --json parses; the socket is mode 0600;
-# several commands on one connection; reload; stop ends pgchorus (status 0)
-# and removes the socket.
+# several commands on one connection; clients lists a psql session with its
+# application_name (text and --json), servers, pools, pool-status with the
+# pools, stats; detach-node n --graceful sends DETACH NODE n GRACEFUL; bad
+# stop arguments exit 2; reload; plain stop is graceful (waits for an open
+# transaction, which then commits) and ends pgchorus (status 0) and removes
+# the socket; stop --fast ends pgchorus at once while a client sits in an
+# open transaction (which is rolled back).
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -54,6 +59,35 @@ check_match "pool-status: pgpool-II's columns" '^node_id +\| hostname' "$out"
 ctl version
 check_match "version: pgchorus VERSION" '^pgchorus [0-9]' "$out"
 
+# ---- clients, servers, pools, stats ----------------------------------------------------
+PGAPPNAME=ctl74app chorus_psql -d postgres -c 'select pg_sleep(5)' >/dev/null 2>&1 &
+sleeper=$!
+bg_track $sleeper
+sleeper_listed() {
+	with_timeout 5 "$CTL" -s "$SOCK" clients 2>/dev/null | grep -q '| ctl74app *$'
+}
+check "clients: the psql session shows up with its application_name" wait_until 10 sleeper_listed
+ctl clients
+check_eq "clients: exit 0" 0 "$rc"
+check_match "clients: header, no tag" '^worker +\| id +\| user +\| database' "$out"
+check_fail "clients: the tag line is left out" grep -qx SHOW <<<"$out"
+check_match "clients: the session (user, database, active)" '\| postgres +\| postgres +\| 127\.0\.0\.1:[0-9]+ +\| active .*\| ctl74app *$' "$out"
+ctl --json clients
+check_eq "--json clients: exit 0, the session's application_name and database" "0 postgres" \
+	"$rc $($PY -c 'import json,sys; d=json.load(sys.stdin); c=d["columns"]; print(*[r[c.index("database")] for r in d["rows"] if r[c.index("application_name")] == "ctl74app"])' <<<"$out" 2>&1)"
+ctl servers
+check_match "servers: a connection linked to a client" '\| active +\| [0-9]+ +\| C-0x' "$out"
+ctl pools
+check_match "pools: the pool of node 0" '^postgres +\| postgres +\| 0 +\| [1-9]' "$out"
+ctl pool-status
+check_match "pool-status: the pools after the nodes" '^database +\| user +\| node +\| servers' "$out"
+ctl --json pool-status
+check_eq "--json pool-status: nodes and pools" "3 True" \
+	"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(len(d["nodes"]["rows"]), len(d["pools"]["rows"]) >= 3)' <<<"$out" 2>&1)"
+wait $sleeper
+ctl stats
+check_match "stats: per database and node" '^database +\| node +\| transactions +\| queries' "$out"
+
 # ---- detach, attach ----------------------------------------------------------------
 ctl detach-node 2
 check_eq "detach-node 2: exit 0" 0 "$rc"
@@ -74,6 +108,15 @@ ctl detach-node
 check_eq "detach-node without a node: exit 2" 2 "$rc"
 ctl detach-node x
 check_eq "detach-node x: exit 2" 2 "$rc"
+ctl detach-node 1 --gracefull
+check_eq "detach-node 1 --gracefull: exit 2" 2 "$rc"
+ctl detach-node 9 --graceful
+check_eq "detach-node 9 --graceful: exit 1 (pgchorus' error)" 1 "$rc"
+check "detach-node --graceful sends DETACH NODE n GRACEFUL" grep -q 'control socket: DETACH NODE 9 GRACEFUL' "$CHORUS_LOG"
+ctl stop --now
+check_eq "stop --now: exit 2" 2 "$rc"
+ctl stop --fast extra
+check_eq "stop --fast extra: exit 2" 2 "$rc"
 with_timeout 15 "$CTL" -s "$TEST_TMP/nope.ctl" node-info >"$TEST_TMP/ctl.out" 2>&1
 check_eq "a wrong socket: exit 3" 3 "$?"
 check_match "a wrong socket: a message" 'cannot connect' "$(cat "$TEST_TMP/ctl.out")"
@@ -114,7 +157,46 @@ check "the log says the configuration was reloaded" wait_until 10 grep -q 'confi
 ctl recover-node 0
 check_eq "recover-node 0 (up): exit 1" 1 "$rc"
 check_match "recover-node 0: the reason" "cannot recover node 0" "$out"
+# plain stop is graceful: an open transaction may finish (and commits)
+with_timeout 30 "$PY" -c "
+import psycopg, time
+with psycopg.connect('$(chorus_dsn postgres)') as c:
+    c.execute('insert into t74 values (2)')
+    open('$TEST_TMP/txn-open', 'w').close()
+    time.sleep(3)
+    c.commit()
+" >"$TEST_TMP/graceful.out" 2>&1 &
+graceful=$!
+bg_track $graceful
+check "a client opened a transaction" wait_until 10 test -e "$TEST_TMP/txn-open"
 ctl stop
 check_eq "stop: exit 0" 0 "$rc"
+sleep 1
+check "stop: pgchorus still runs while the transaction is open" pid_alive "$CHORUS_PID"
+wait $graceful
+check_eq "stop: the open transaction committed" 0 "$?"
 chorus_wait 20 "pgchorusctl stop"
 check_fail "the socket file is removed at exit" test -e "$SOCK"
+check_eq "stop: the row of the transaction is on node 0" 1 "$(node_sql 0 'select count(*) from t74 where id = 2')"
+
+# stop --fast: a client in an open transaction does not hold pgchorus
+chorus_start
+rm -f "$TEST_TMP/txn-open"
+with_timeout 60 "$PY" -c "
+import psycopg, time
+with psycopg.connect('$(chorus_dsn postgres)') as c:
+    c.execute('insert into t74 values (3)')
+    open('$TEST_TMP/txn-open', 'w').close()
+    time.sleep(40)
+    c.commit()
+" >"$TEST_TMP/fast.out" 2>&1 &
+fast=$!
+bg_track $fast
+check "a client opened a transaction" wait_until 10 test -e "$TEST_TMP/txn-open"
+ctl stop --fast
+check_eq "stop --fast: exit 0" 0 "$rc"
+chorus_wait 5 "pgchorusctl stop --fast"
+check "stop --fast: the log says fast shutdown" grep -q 'SIGINT: fast shutdown' "$CHORUS_LOG"
+kill $fast 2>/dev/null
+wait $fast 2>/dev/null
+check_eq "stop --fast: the open transaction was rolled back" 0 "$(node_sql 0 'select count(*) from t74 where id = 3')"
