@@ -208,6 +208,7 @@ static void show_peers(struct admin_res *r, const int64_t *args)
 		char boot[24];
 
 		snprintf(boot, sizeof(boot), "%" PRIu64, info[i].boot);
+		admin_row_begin(r);
 		admin_put_text(r, info[i].name);
 		admin_put_text(r, info[i].host);
 		admin_put_int(r, info[i].port);

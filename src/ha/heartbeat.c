@@ -72,7 +72,8 @@ struct peer {
 
 	/* main thread only */
 	uint64_t last_seq;
-	bool warned;               /* a mismatch was logged */
+	bool warned_send, warned_nodes;
+	double bad_logged;         /* ha_mono_now() of the last "ignored" warning */
 
 	/* written by the main thread under H.lock (others read them) */
 	double last_heard;         /* ha_mono_now(); 0 never */
@@ -334,10 +335,12 @@ static void send_all(bool leaving)
 		if (!H.peers[i].resolved)
 			continue;
 		r = uv_udp_try_send(&H.udp, &b, 1, (const struct sockaddr *)&H.peers[i].addr);
-		if (r < 0 && r != UV_EAGAIN && !H.peers[i].warned) {
+		if (r < 0 && r != UV_EAGAIN && !H.peers[i].warned_send) {
 			log_warning("heartbeat: cannot send to peer %s:%d: %s", H.peers[i].host, H.peers[i].port,
 				    uv_strerror(r));
-			H.peers[i].warned = true;
+			H.peers[i].warned_send = true;
+		} else if (r >= 0) {
+			H.peers[i].warned_send = false;
 		}
 	}
 }
@@ -465,10 +468,10 @@ static void apply(struct peer *p, const struct hb_msg *m)
 		for (int i = 0; i < m->n_nodes; i++)
 			node_adopt(i, (enum node_state)m->nodes[i].state, m->nodes[i].gen, name);
 		node_adopt_preferred(m->preferred, m->preferred_gen, name);
-	} else if (!p->warned) {
+	} else if (!p->warned_nodes) {
 		log_error("heartbeat: peer %s has %d nodes configured, this instance %d: node states not shared",
 			  name, m->n_nodes, nodes_count());
-		p->warned = true;
+		p->warned_nodes = true;
 	}
 	pause_asked(p, m->pause);
 	if (m->leaving)
@@ -525,17 +528,14 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct 
 		return;
 	}
 	bad = parse(b->base, (size_t)nread, &m);
+	if (!bad && strcmp(m.instance, H.instance) == 0)
+		bad = "it has this instance's instance_name";
 	if (bad) {
-		if (!p->warned)
+		/* at most one line a minute per peer */
+		if (p->bad_logged == 0 || ha_mono_now() - p->bad_logged > 60) {
 			log_warning("heartbeat: from peer %s:%d: %s: ignored", p->host, p->port, bad);
-		p->warned = true;
-		return;
-	}
-	if (strcmp(m.instance, H.instance) == 0) {
-		if (!p->warned)
-			log_error("heartbeat: peer %s:%d has this instance's instance_name %s: ignored", p->host,
-				  p->port, m.instance);
-		p->warned = true;
+			p->bad_logged = ha_mono_now();
+		}
 		return;
 	}
 	/* old or replayed datagrams are dropped; a restarted peer has a later boot */
