@@ -16,6 +16,10 @@
 #  E. ta restarts: tb runs de_escalation_command; node states agree.
 #  F. SIGTERM of tb: ta hears "leaving" and escalates before the deadtime.
 #  G. a forged heartbeat without the right HMAC is ignored.
+#  The escalation commands also run the sample scripts
+#  scripts/hooks/escalation.sh / de_escalation.sh in a network namespace of
+#  the test (when one can be made): tb's address appears there when ta takes
+#  it over (F) and is gone after ta's shutdown.
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=test/integration/lib_repl.sh
@@ -37,8 +41,23 @@ read -r A_PORT B_PORT A_HB B_HB <<<"$("$CLUSTER_SH" freeport 4 | tr '\n' ' ')"
 [ -n "$B_HB" ] || bail "four free ports"
 ESC=$TEST_TMP/escalations
 : >"$ESC"
+NS=pgc78_$$
+ip netns add "$NS" 2>/dev/null && ip -n "$NS" link set lo up 2>/dev/null || NS=""
+[ -z "$NS" ] || trap 'ip netns del "$NS" 2>/dev/null; _lib_exit' EXIT
+# the hook: a line into $ESC, and the sample script in the namespace
+cat >"$TEST_TMP/esc.sh" <<EOF
+#!/bin/sh
+echo "\$1 \$2 \$3 \$4 \$5 \$6" >>"$ESC"
+[ -z "$NS" ] && exit 0
+if [ "\$2" = up ]; then s=escalation.sh; else s=de_escalation.sh; fi
+exec ip netns exec "$NS" "$TOP/scripts/hooks/\$s" "\$3" "\$6" lo
+EOF
+chmod +x "$TEST_TMP/esc.sh"
+ns_has() {
+	ip -n "$NS" -o addr show dev lo | grep -qF "$1"
+}
 
-# conf_for NAME PORT HB PEER_HB PEER_NAME: the configuration of one instance
+# conf_for NAME PORT HB PEER_HB PEER_NAME PEER_VIP: the configuration of one instance
 conf_for() {
 	CHORUS_PORT=$2 chorus_conf 'mode = "replication";' 'pool_mode = "transaction";' 'pool_size = 20;' \
 		"instance_name = \"$1\";" 'resolver_period = 3600;' 'resolver_grace = 2;' 'admin_users = "postgres";' \
@@ -46,15 +65,17 @@ conf_for() {
 		'recovery_timeout = 120;' 'recovery_pause_timeout = 10;' \
 		"heartbeat_port = $3;" 'heartbeat_address = "127.0.0.1";' 'heartbeat_interval = 0.3;' \
 		'heartbeat_deadtime = 2;' 'heartbeat_secret = "s3cret-78";' \
-		"peers = ( { host = \"127.0.0.1\"; port = $4; virtual_ip = \"vip-$5\"; } );" \
-		"escalation_command = \"echo $1 up %n %h %p %v >>$ESC\";" \
-		"de_escalation_command = \"echo $1 down %n %h %p %v >>$ESC\";" \
+		"peers = ( { host = \"127.0.0.1\"; port = $4; virtual_ip = \"$6\"; } );" \
+		"escalation_command = \"$TEST_TMP/esc.sh $1 up '%n' %h %p '%v'\";" \
+		"de_escalation_command = \"$TEST_TMP/esc.sh $1 down '%n' %h %p '%v'\";" \
 		"nodes = ($nodes
 );"
 	cp "$CHORUS_CONF" "$TEST_TMP/$1.conf"
 }
-conf_for tb "$B_PORT" "$B_HB" "$A_HB" ta
-conf_for ta "$A_PORT" "$A_HB" "$B_HB" tb
+VIP_A=10.77.0.11/32
+VIP_B=10.77.0.12/32
+conf_for tb "$B_PORT" "$B_HB" "$A_HB" ta "$VIP_A"
+conf_for ta "$A_PORT" "$A_HB" "$B_HB" tb "$VIP_B"
 CHORUS_PORT=$A_PORT
 CHORUS_CONF=$TEST_TMP/ta.conf
 B_LOG=$TEST_TMP/tb.log
@@ -185,7 +206,7 @@ sleep 3
 : >"$ESC"
 t0=$(date +%s%N)
 chorus_kill9
-check "D: tb runs escalation_command for ta" wait_until 6 grep -q "^tb up ta 127.0.0.1 $A_HB vip-ta\$" "$ESC"
+check "D: tb runs escalation_command for ta" wait_until 6 grep -q "^tb up ta 127.0.0.1 $A_HB $VIP_A\$" "$ESC"
 diag "D: escalation after $(((($(date +%s%N) - t0) / 1000000))) ms (deadtime 2 s)"
 check "D: tb shows ta dead" peer_is "$B_PORT" dead
 wait "$PGBENCH_PID_da" 2>/dev/null # its clients lost their proxy: not checked
@@ -202,7 +223,7 @@ all_same "D"
 
 : >"$ESC"
 chorus_start
-check "E: tb runs de_escalation_command when ta is back" wait_until 5 grep -q "^tb down ta 127.0.0.1 $A_HB vip-ta\$" "$ESC"
+check "E: tb runs de_escalation_command when ta is back" wait_until 5 grep -q "^tb down ta 127.0.0.1 $A_HB $VIP_A\$" "$ESC"
 check "E: tb shows ta alive" wait_until 3 peer_is "$B_PORT" alive
 check_eq "E: the node states agree" "$(admin "$A_PORT" 'SHOW NODES' | cut -d'|' -f1,4)" \
 	"$(admin "$B_PORT" 'SHOW NODES' | cut -d'|' -f1,4)"
@@ -217,10 +238,15 @@ for ((i = 0; i < 200; i++)); do pid_alive "$B_PID" || break; sleep 0.1; done
 wait "$B_PID"
 check_eq "F: tb exits with status 0 after SIGTERM" 0 "$?"
 t0=$(date +%s%N)
-check "F: ta escalates for tb" wait_until 5 grep -q "^ta up tb 127.0.0.1 $B_HB vip-tb\$" "$ESC"
+check "F: ta escalates for tb" wait_until 5 grep -q "^ta up tb 127.0.0.1 $B_HB $VIP_B\$" "$ESC"
 ms=$(((($(date +%s%N) - t0) / 1000000)))
 diag "F: escalation ${ms} ms after tb's exit"
 check "F: before the deadtime (tb said it was leaving)" grep -q 'peer tb.*is dead: it is stopping' "$CHORUS_LOG"
+if [ -n "$NS" ]; then
+	check "F: scripts/hooks/escalation.sh put tb's address on ta's side" ns_has "$VIP_B"
+else
+	diag "F: no network namespace here: the sample scripts were not run"
+fi
 if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$B_LOG"; then
 	not_ok "no sanitizer report in tb's output"
 	grep -E -A 15 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$B_LOG" | head -n 40 | sed 's/^/#   /'
@@ -240,3 +266,7 @@ check "G: the forged heartbeat is rejected (wrong hmac)" wait_until 3 grep -q 'w
 check "G: node 0 stays up on ta" node_is "$A_PORT" 0 up
 
 chorus_stop TERM 20
+check "ta's shutdown runs de_escalation_command for tb" grep -q "^ta down tb 127.0.0.1 $B_HB $VIP_B\$" "$ESC"
+if [ -n "$NS" ]; then
+	check_fail "scripts/hooks/de_escalation.sh gave tb's address back" ns_has "$VIP_B"
+fi
