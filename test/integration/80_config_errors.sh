@@ -10,7 +10,8 @@ cluster_up 1
 # instance_name) so that try_conf can replace them.
 REPL_LINES=('load_balance = "statement";' 'on_mismatch = "detach_minority";'
 	'instance_name = "t80";' 'resolver_user = "postgres";' 'resolver_password = "";'
-	'resolver_database = "postgres";' 'resolver_period = 10;' 'resolver_grace = 30;')
+	'resolver_database = "postgres";' 'resolver_period = 10;' 'resolver_grace = 30;'
+	'heartbeat_port = 0;' 'heartbeat_interval = 1;' 'heartbeat_deadtime = 5;' 'peers = ();')
 chorus_conf "${REPL_LINES[@]}"
 good=$CHORUS_CONF
 
@@ -51,6 +52,14 @@ try_conf "empty resolver_user" resolver_user resolver_user 'resolver_user = "";'
 try_conf "resolver_database of the wrong type" resolver_database resolver_database 'resolver_database = 5;'
 try_conf "resolver_period = 0" resolver_period resolver_period 'resolver_period = 0;'
 try_conf "negative resolver_grace" resolver_grace resolver_grace 'resolver_grace = -1;'
+try_conf "peers without heartbeat_port" heartbeat_port peers \
+	'peers = ( { host = "127.0.0.1"; port = 7999; } );'
+try_conf "a peer with an unknown setting" 'peers\[0\]\.vip' peers \
+	'peers = ( { host = "127.0.0.1"; port = 7999; vip = "x"; } );'
+try_conf "a peer without port" 'peers\[0\]' peers 'peers = ( { host = "127.0.0.1"; } );'
+try_conf "heartbeat_interval under 0.01 s" heartbeat_interval heartbeat_interval 'heartbeat_interval = 0.001;'
+try_conf "heartbeat_deadtime under twice the interval" heartbeat_deadtime heartbeat_deadtime \
+	'heartbeat_deadtime = 1.5;'
 
 out=$(with_timeout 10 "$PGCHORUS" -n -f "$TEST_TMP/does-not-exist.conf" 2>&1)
 rc=$?
