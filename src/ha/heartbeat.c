@@ -23,36 +23,28 @@
  * that withdraws it carries the new node states) or the asker dies, the
  * peer's writes wait.
  *
- * Datagram: lines of text, "PGCHORUS-HB 1" first; with heartbeat_secret the
- * last line is "hmac <hex HMAC-SHA256 of everything before it>".  Parsing is
- * checked line by line; a datagram with one bad line is dropped whole.
+ * The datagram's format and its checks are in hbmsg.c.
  *
  * Threads: the socket, the timers and the peer table live on the main loop.
  * H.lock guards what the HA thread reads (status, names, acknowledgements,
  * written flags) and the token it sets.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "pgchorus/ha.h"
+#include "pgchorus/hbmsg.h"
 #include "pgchorus/log.h"
 #include "pgchorus/resolver.h"
 #include "pgchorus/twopc.h"
 #include "basebackup.h"
 
-#define HB_MAGIC "PGCHORUS-HB 1"
-#define HB_MAX_DATAGRAM 16384
-#define HB_HMAC_HEX 64
 /* how often a pause asked of us checks for open write transactions */
 #define HB_DRAIN_POLL_MS 2
 
@@ -87,19 +79,9 @@ struct peer {
 	bool written[PGC_MAX_NODES];
 };
 
-/* One parsed datagram. */
-struct hb_msg {
-	char instance[TWOPC_INSTANCE_MAX + 1];
-	uint64_t boot, seq, pause, ack_for_me;
-	int n_nodes;               /* -1: no nodes line */
-	struct node_view nodes[PGC_MAX_NODES];
-	int preferred;
-	uint64_t preferred_gen;
-	bool leaving;
-};
-
 static struct {
-	bool running;
+	atomic_bool running;        /* hb_changed() reads it from any thread */
+	uint64_t boot;              /* the resolver's (the gids'), else the start time in µs */
 	uv_loop_t *loop;
 	uv_udp_t udp;
 	uv_timer_t tick, drain;
@@ -120,201 +102,29 @@ static struct {
 	uint64_t token_counter;
 } H;
 
-/* ---- datagrams -------------------------------------------------------------- */
+/* ---- datagrams (hbmsg.c) --------------------------------------------------- */
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* HMAC-SHA256 of DATA under the secret, in hex (OUT: HB_HMAC_HEX + 1 bytes). */
-static bool sign(const char *data, size_t n, char *out)
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	const char *key = H.cfg->heartbeat_secret;
-
-	if (!HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)data, n, mac, &len) || len != 32)
-		return false;
-	hex(mac, len, out);
-	return true;
-}
-
-/* Append to OUT (CAP bytes, *LEN used); false when it does not fit. */
-static bool put(char *out, size_t cap, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static bool put(char *out, size_t cap, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	int w;
-
-	va_start(ap, fmt);
-	w = vsnprintf(out + *len, cap - *len, fmt, ap);
-	va_end(ap);
-	if (w < 0 || (size_t)w >= cap - *len)
-		return false;
-	*len += (size_t)w;
-	return true;
-}
-
-/* The datagram for every peer into OUT; its length, 0 if it did not fit. */
+/* This instance's datagram into OUT; its length, 0 if it did not fit. */
 static size_t build(char *out, size_t cap, bool leaving)
 {
-	struct node_view v[PGC_MAX_NODES];
-	int preferred, n;
-	uint64_t pgen, token;
-	size_t len = 0;
-	bool ok;
+	static struct hb_msg m; /* main thread only; 8 KB */
 
-	n = nodes_view(v, PGC_MAX_NODES, &preferred, &pgen);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.instance, sizeof(m.instance), "%s", H.instance);
+	m.boot = H.boot;
+	m.seq = ++H.seq;
+	m.leaving = leaving;
+	m.n_nodes = nodes_view(m.nodes, PGC_MAX_NODES, &m.preferred, &m.preferred_gen);
 	uv_mutex_lock(&H.lock);
-	token = H.my_token;
-	ok = put(out, cap, &len, HB_MAGIC "\ninstance %s\nboot %" PRIu64 "\nseq %" PRIu64 "\npause %" PRIu64
-		 "\nprimary %d %" PRIu64 "\nnodes %d\n", H.instance, resolver_boot(), ++H.seq, token,
-		 preferred, pgen, n);
-	for (int i = 0; ok && i < n; i++)
-		ok = put(out, cap, &len, "node %d %s %" PRIu64 " %d\n", i, node_state_name(v[i].state), v[i].gen,
-			 v[i].written ? 1 : 0);
-	for (int i = 0; ok && i < H.n; i++)
-		if (H.peers[i].acked && H.peers[i].name[0])
-			ok = put(out, cap, &len, "ack %s %" PRIu64 "\n", H.peers[i].name, H.peers[i].acked);
+	m.pause = H.my_token;
+	for (int i = 0; i < H.n; i++) {
+		if (H.peers[i].acked && H.peers[i].name[0]) {
+			snprintf(m.acks[m.n_acks].instance, sizeof(m.acks[0].instance), "%s", H.peers[i].name);
+			m.acks[m.n_acks++].token = H.peers[i].acked;
+		}
+	}
 	uv_mutex_unlock(&H.lock);
-	if (ok && leaving)
-		ok = put(out, cap, &len, "leaving\n");
-	if (ok && *H.cfg->heartbeat_secret) {
-		char mac[HB_HMAC_HEX + 1];
-
-		ok = sign(out, len, mac) && put(out, cap, &len, "hmac %s\n", mac);
-	}
-	return ok ? len : 0;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno == 0 && *end == '\0';
-}
-
-static int state_from_name(const char *s)
-{
-	for (int st = NODE_UP; st <= NODE_DETACHED; st++)
-		if (strcmp(s, node_state_name(st)) == 0)
-			return st;
-	return -1;
-}
-
-/* One line (NUL-terminated, no newline) into M.  false: malformed. */
-static bool parse_line(char *line, struct hb_msg *m)
-{
-	char *sp = strchr(line, ' ');
-	const char *key = line, *arg = "";
-	char word[16], state[16], rest[32];
-	int id, written, k;
-	uint64_t gen;
-
-	if (sp) {
-		*sp = '\0';
-		arg = sp + 1;
-	}
-	if (strcmp(key, "instance") == 0) {
-		if (!twopc_instance_valid(arg))
-			return false;
-		snprintf(m->instance, sizeof(m->instance), "%s", arg);
-		return true;
-	}
-	if (strcmp(key, "boot") == 0)
-		return parse_u64(arg, &m->boot);
-	if (strcmp(key, "seq") == 0)
-		return parse_u64(arg, &m->seq);
-	if (strcmp(key, "pause") == 0)
-		return parse_u64(arg, &m->pause);
-	if (strcmp(key, "leaving") == 0)
-		return (m->leaving = true);
-	if (strcmp(key, "nodes") == 0) {
-		k = sscanf(arg, "%d%15s", &id, rest);
-		if (k != 1 || id < 0 || id > PGC_MAX_NODES)
-			return false;
-		m->n_nodes = id;
-		return true;
-	}
-	if (strcmp(key, "primary") == 0) {
-		k = sscanf(arg, "%d %31s", &id, rest);
-		if (k != 2 || id < -1 || id >= PGC_MAX_NODES || !parse_u64(rest, &m->preferred_gen))
-			return false;
-		m->preferred = id;
-		return true;
-	}
-	if (strcmp(key, "node") == 0) {
-		int st;
-
-		k = sscanf(arg, "%d %15s %31s %d %15s", &id, state, rest, &written, word);
-		if (k != 4 || id < 0 || id >= m->n_nodes || (st = state_from_name(state)) < 0 ||
-		    !parse_u64(rest, &gen) || (written != 0 && written != 1))
-			return false;
-		m->nodes[id].state = st;
-		m->nodes[id].gen = gen;
-		m->nodes[id].written = written;
-		return true;
-	}
-	if (strcmp(key, "ack") == 0) {
-		char name[TWOPC_INSTANCE_MAX + 2];
-
-		k = sscanf(arg, "%21s %31s", name, rest);
-		if (k != 2 || !parse_u64(rest, &gen))
-			return false;
-		if (strcmp(name, H.instance) == 0)
-			m->ack_for_me = gen;
-		return true;
-	}
-	return true; /* a later version's line */
-}
-
-/* Check and parse datagram D (N bytes).  NULL when fine, else why not. */
-static const char *parse(char *d, size_t n, struct hb_msg *m)
-{
-	size_t body = n;
-	char *line, *next;
-
-	memset(m, 0, sizeof(*m));
-	m->n_nodes = -1;
-	m->preferred = -1;
-	if (n == 0 || d[n - 1] != '\n')
-		return "not a heartbeat";
-	d[n - 1] = '\0';
-	if (*H.cfg->heartbeat_secret) {
-		char *h = strrchr(d, '\n'), mac[HB_HMAC_HEX + 1];
-
-		if (!h || strncmp(h + 1, "hmac ", 5) != 0 || strlen(h + 6) != HB_HMAC_HEX)
-			return "no hmac (heartbeat_secret is set here)";
-		body = (size_t)(h + 1 - d);
-		if (!sign(d, body, mac) || CRYPTO_memcmp(mac, h + 6, HB_HMAC_HEX) != 0)
-			return "wrong hmac (heartbeat_secret differs)";
-		*h = '\0';
-	}
-	line = d;
-	next = strchr(line, '\n');
-	if (!next || (size_t)(next - line) != strlen(HB_MAGIC) || strncmp(line, HB_MAGIC, strlen(HB_MAGIC)) != 0)
-		return "not a heartbeat";
-	for (line = next + 1; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (!parse_line(line, m))
-			return "malformed line";
-	}
-	if (!m->instance[0] || !m->seq)
-		return "instance or seq missing";
-	return NULL;
+	return hbmsg_build(&m, H.cfg->heartbeat_secret, out, cap);
 }
 
 /* ---- peers ------------------------------------------------------------------- */
@@ -361,7 +171,7 @@ static void run_escalation(struct peer *p, bool up)
 	a.port = p->port;
 	a.peer_name = p->name;
 	a.peer_vip = p->vip;
-	if (H.running)
+	if (atomic_load(&H.running))
 		hook_run_async(what, tmpl, &a, H.cfg->hook_timeout);
 	else
 		hook_run_wait(what, tmpl, &a, H.cfg->hook_timeout);
@@ -450,7 +260,7 @@ static void apply(struct peer *p, const struct hb_msg *m)
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->boot = m->boot;
 	p->status = PEER_ALIVE;
-	p->ack_of_mine = m->ack_for_me;
+	p->ack_of_mine = hbmsg_ack_for(m, H.instance);
 	for (int i = 0; i < m->n_nodes && i < PGC_MAX_NODES; i++)
 		p->written[i] = m->nodes[i].written;
 	p->last_heard = ha_mono_now();
@@ -509,7 +319,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct sockaddr *from, unsigned flags)
 {
-	struct hb_msg m;
+	static struct hb_msg m; /* main thread only */
 	struct peer *p;
 	const char *bad;
 
@@ -527,7 +337,7 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct 
 		}
 		return;
 	}
-	bad = parse(b->base, (size_t)nread, &m);
+	bad = hbmsg_parse(b->base, (size_t)nread, H.cfg->heartbeat_secret, &m);
 	if (!bad && strcmp(m.instance, H.instance) == 0)
 		bad = "it has this instance's instance_name";
 	if (bad) {
@@ -636,8 +446,15 @@ int hb_start(uv_loop_t *loop, const struct config *cfg, char *err, size_t errlen
 	uv_timer_init(loop, &H.drain);
 	uv_async_init(loop, &H.kick, on_kick);
 	H.started = ha_mono_now();
+	H.boot = resolver_boot();
+	if (!H.boot) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		H.boot = (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+	}
 	H.ready = H.n == 0;
-	H.running = true;
+	atomic_store(&H.running, true);
 	uv_timer_start(&H.tick, on_tick, 0, (uint64_t)(cfg->heartbeat_interval * 1000));
 	log_info("heartbeat: instance %s on %s port %d (UDP), %d peer(s), every %g s, dead after %g s%s",
 		 H.instance, addr, cfg->heartbeat_port, H.n, cfg->heartbeat_interval, cfg->heartbeat_deadtime,
@@ -647,7 +464,7 @@ int hb_start(uv_loop_t *loop, const struct config *cfg, char *err, size_t errlen
 
 void hb_reload(const struct config *cfg)
 {
-	if (!H.running)
+	if (!atomic_load(&H.running))
 		return;
 	config_unref(H.cfg);
 	H.cfg = config_ref((struct config *)cfg);
@@ -656,7 +473,7 @@ void hb_reload(const struct config *cfg)
 
 bool hb_ready(void)
 {
-	if (!H.running || H.ready)
+	if (!atomic_load(&H.running) || H.ready)
 		return true;
 	for (int i = 0; i < H.n; i++)
 		if (H.peers[i].status == PEER_UNKNOWN && ha_mono_now() - H.started <= H.cfg->heartbeat_deadtime)
@@ -666,16 +483,16 @@ bool hb_ready(void)
 
 void hb_changed(void)
 {
-	if (H.running)
+	if (atomic_load(&H.running))
 		uv_async_send(&H.kick);
 }
 
 void hb_stop(void)
 {
-	if (!H.running)
+	if (!atomic_load(&H.running))
 		return;
 	send_all(true);
-	H.running = false;
+	atomic_store(&H.running, false);
 	for (int i = 0; i < H.n; i++) {
 		release(&H.peers[i], false); /* the workers have ended */
 		if (H.peers[i].escalated)
@@ -699,7 +516,7 @@ int hb_pause_peers(bool *held, double deadline, char *err, size_t errlen)
 {
 	char missing[256];
 
-	if (!H.running || H.n == 0 || *held)
+	if (!atomic_load(&H.running) || H.n == 0 || *held)
 		return 0;
 	/* pauses nest (a recovery and a COMPARE): each new one asks with a new token */
 	uv_mutex_lock(&H.lock);
@@ -716,8 +533,9 @@ int hb_pause_peers(bool *held, double deadline, char *err, size_t errlen)
 		for (int i = 0; i < H.n; i++) {
 			const struct peer *p = &H.peers[i];
 
-			if (p->status == PEER_ALIVE && p->ack_of_mine != H.my_token)
-				put(missing, sizeof(missing), &len, "%s%s", len ? ", " : "", p->name);
+			if (p->status == PEER_ALIVE && p->ack_of_mine != H.my_token && len < sizeof(missing))
+				len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "",
+							p->name);
 		}
 		uv_mutex_unlock(&H.lock);
 		if (!missing[0])
@@ -746,7 +564,7 @@ bool hb_peers_wrote(int id)
 {
 	bool wrote = false;
 
-	if (!H.running || id < 0 || id >= PGC_MAX_NODES)
+	if (!atomic_load(&H.running) || id < 0 || id >= PGC_MAX_NODES)
 		return false;
 	uv_mutex_lock(&H.lock);
 	for (int i = 0; i < H.n; i++)
@@ -759,7 +577,7 @@ int hb_peers_info(struct hb_peer_info *out, int max)
 {
 	int n = 0;
 
-	if (!H.running)
+	if (!atomic_load(&H.running))
 		return 0;
 	uv_mutex_lock(&H.lock);
 	for (int i = 0; i < H.n && n < max; i++, n++) {
