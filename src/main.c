@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "pgchorus/compare.h"
 #include "pgchorus/config.h"
 #include "pgchorus/ctlsock.h"
 #include "pgchorus/ha.h"
@@ -310,6 +311,7 @@ int main(int argc, char **argv)
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	workers_join();
+	compare_stop();
 	recovery_stop();
 	resolver_stop();
 	nodestate_shutdown();

@@ -47,6 +47,10 @@ int compare_start(const char *tables, char *err, size_t errlen);
 /* Start the repair of TABLE from node FROM to every other node that is up.  As compare_start. */
 int repair_start(const char *table, int from, char *err, size_t errlen);
 void compare_get_status(struct compare_status *out);
+/* At shutdown (main thread, before the workers' inboxes go away): cancel a
+ * running job's statements, wait for its end (10 s at most); no job starts
+ * afterwards. */
+void compare_stop(void);
 /* A copy of the rows of the last compare into *OUT (the caller frees it); their number. */
 size_t compare_get_rows(struct compare_row **out);
 

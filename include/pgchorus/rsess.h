@@ -188,6 +188,7 @@ struct rsess {
 	bool fo_order;             /* holds the failover barrier: its shipped rows (RS_ORDER) are not sent yet */
 	uint64_t units_done;       /* units answered so far */
 	uint64_t unit_t0;          /* uv_hrtime() when the unit was first routed (metrics) */
+	uint64_t txn_us;       /* SHOW STATS: time of the transaction's units so far */
 	bool gate_in;              /* counted as an open write transaction (rgate.c) */
 	bool gate_waiting;         /* in the worker's gate_waiters (RS_GATE) */
 	struct list gate_link;

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,8 @@ static bool job_running;
 static struct compare_status status;
 static struct compare_row *rows;
 static size_t n_rows;
+static struct job *cur_job;     /* the running job's cancel handles, for compare_stop() */
+static atomic_bool stopping;
 
 struct job {
 	bool repair;
@@ -55,6 +58,7 @@ struct job {
 	int from;           /* repair: the source node */
 	struct config *cfg;
 	PGconn *conn[PGC_MAX_NODES];
+	PGcancel *cancel[PGC_MAX_NODES]; /* made here, used by compare_stop() under compare_lock */
 	int node[PGC_MAX_NODES];
 	int n;              /* connections (nodes up) */
 	bool paused;        /* this job paused writes */
@@ -164,6 +168,13 @@ static bool connect_nodes(struct job *j)
 				return false;
 		}
 	}
+	uv_mutex_lock(&compare_lock);
+	for (int k = 0; k < j->n; k++)
+		j->cancel[k] = PQgetCancel(j->conn[k]);
+	cur_job = j;
+	uv_mutex_unlock(&compare_lock);
+	if (atomic_load(&stopping))
+		return fail(j, "pgchorus is stopping");
 	if (j->repair && (j->n == 0 || j->node[0] != j->from))
 		return fail(j, "node %d is not up", j->from);
 	if (j->n == 0)
@@ -408,9 +419,11 @@ static void compare_job(struct job *j, int *tables, int *divergent)
 		free(names);
 		return;
 	}
-	for (int t = 0; t < n && compare_table(j, names[t], divergent); t++)
+	for (int t = 0; t < n && !atomic_load(&stopping) && compare_table(j, names[t], divergent); t++)
 		(*tables)++;
 	free(names);
+	if (atomic_load(&stopping))
+		fail(j, "pgchorus is stopping");
 	for (int k = 0; k < j->n && !j->error[0]; k++)
 		run_ok(j, k, "COMMIT");
 }
@@ -551,6 +564,11 @@ static void job_thread(void *arg)
 		}
 	}
 	resume_writes(j);
+	uv_mutex_lock(&compare_lock);
+	cur_job = NULL;
+	for (int k = 0; k < j->n; k++)
+		PQfreeCancel(j->cancel[k]);
+	uv_mutex_unlock(&compare_lock);
 	for (int k = 0; k < j->n; k++)
 		PQfinish(j->conn[k]);
 	if (j->error[0])
@@ -596,9 +614,9 @@ static int start(struct job *j, char *err, size_t errlen)
 		return -1;
 	}
 	uv_mutex_lock(&compare_lock);
-	if (job_running) {
+	if (job_running || atomic_load(&stopping)) {
 		uv_mutex_unlock(&compare_lock);
-		snprintf(err, errlen, "a %s is running", status.job);
+		snprintf(err, errlen, job_running ? "a %s is running" : "pgchorus is stopping", status.job);
 		config_unref(j->cfg);
 		free(j);
 		return -1;
@@ -678,4 +696,36 @@ size_t compare_get_rows(struct compare_row **out)
 		n = 0;
 	uv_mutex_unlock(&compare_lock);
 	return n;
+}
+
+void compare_stop(void)
+{
+	char buf[256];
+	bool running = true;
+
+	uv_once(&compare_once, init_lock);
+	atomic_store(&stopping, true);
+	uv_mutex_lock(&compare_lock);
+	if (cur_job) {
+		log_info("stopping the running %s", status.job);
+		for (int k = 0; k < cur_job->n; k++)
+			if (cur_job->cancel[k])
+				PQcancel(cur_job->cancel[k], buf, sizeof(buf));
+	}
+	uv_mutex_unlock(&compare_lock);
+	/* the job ends at its next statement; its writes pause is lifted by it */
+	for (int i = 0; i < 1000 && running; i++) {
+		uv_mutex_lock(&compare_lock);
+		running = job_running;
+		uv_mutex_unlock(&compare_lock);
+		if (running)
+			usleep(10000);
+	}
+	uv_mutex_lock(&compare_lock);
+	if (running)
+		log_warning("the %s did not end within 10 s of the shutdown", status.job);
+	free(rows);
+	rows = NULL;
+	n_rows = 0;
+	uv_mutex_unlock(&compare_lock);
 }

@@ -251,22 +251,39 @@ bool rsess_idle(const struct client *c)
 
 const double stat_lat_bounds[STAT_LAT_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1 };
 
-/* Metrics: the unit is answered (units, latency histogram). */
+/*
+ * Metrics: the unit is answered (units, latency histogram), and SHOW STATS'
+ * row of the session's database and the node that answered: a query, its
+ * time, and a transaction when none is open any more.
+ */
 static void rs_stat_unit(struct rsess *rs)
 {
 	struct worker_stats *st = &rs->c->w->stats;
+	struct stat_db_node *cell = NULL;
 	double secs;
 	int b = 0;
 
 	stat_inc(&st->units);
-	if (!rs->unit_t0)
-		return;
-	secs = (double)(uv_hrtime() - rs->unit_t0) / 1e9;
-	rs->unit_t0 = 0;
-	while (b < STAT_LAT_BUCKETS && secs > stat_lat_bounds[b])
-		b++;
-	stat_inc(&st->lat_bucket[b]);
-	stat_add(&st->lat_sum_us, (uint64_t)(secs * 1e6));
+	if (rs->c->pool) {
+		cell = stat_db_cell(st, rs->c->pool->stat_db, rs->leader >= 0 ? rs->leader : node_primary());
+		stat_inc(&cell->queries);
+	}
+	if (rs->unit_t0) {
+		secs = (double)(uv_hrtime() - rs->unit_t0) / 1e9;
+		rs->unit_t0 = 0;
+		while (b < STAT_LAT_BUCKETS && secs > stat_lat_bounds[b])
+			b++;
+		stat_inc(&st->lat_bucket[b]);
+		stat_add(&st->lat_sum_us, (uint64_t)(secs * 1e6));
+		rs->txn_us += (uint64_t)(secs * 1e6);
+	}
+	if (cell && rs->txn == 'I') {
+		/* the transaction's time: its units' (not the client's think time in between) */
+		stat_inc(&cell->transactions);
+		stat_add(&cell->time_us, rs->txn_us);
+		stat_lat_add(cell->lat_bucket, rs->txn_us);
+		rs->txn_us = 0;
+	}
 }
 
 static void rs_txn_reset(struct rsess *rs)

@@ -162,6 +162,10 @@ finish_pgbench ba "B: pgbench tpcb through ta during the recovery"
 finish_pgbench bb "B: pgbench tpcb through tb during the recovery"
 diag "B: $(grep -o 'recovery of node 2 done: .*' "$CHORUS_LOG" | tail -n 1)"
 check "B: tb paused its writes at ta's request" grep -q 'peer ta: writes paused at its request' "$B_LOG"
+# SHOW STATS in replication mode: database postgres, node 0 (the primary) answered transactions
+row=$(admin "$A_PORT" 'SHOW STATS' | awk -F'|' '$1 == "postgres" && $2 == 0')
+check_match "B: SHOW STATS of ta: postgres on node 0 with transactions, queries, avg and p99 times" \
+	'^postgres\|0\|[1-9][0-9]*\|[1-9][0-9]*\|[0-9]+\|[0-9]+\|[0-9.]+\|[0-9.]+$' "$row"
 all_same "B"
 check_eq "B: hbmark on every node after the recovery" "1|1|1" "$(per_node q 'select count(*) from hbmark')"
 
