@@ -103,6 +103,34 @@ static uint64_t sum_db_cells(size_t offset, int node)
 
 /* Pool gauges (refreshed by the workers every second), waits, and the
  * transactions and queries per node. */
+
+/* The peer instances of the heartbeat (doc/heartbeat.md). */
+static bool put_peers(struct buf *b)
+{
+	struct hb_peer_info info[PGC_MAX_PEERS];
+	int n = hb_peers_info(info, PGC_MAX_PEERS);
+	bool ok = true;
+
+	if (n == 0)
+		return true;
+	ok &= put(b, "# HELP pgchorus_peer_up 1 while the peer instance is heard\n# TYPE pgchorus_peer_up gauge\n");
+	for (int i = 0; i < n; i++)
+		ok &= put(b, "pgchorus_peer_up{peer=\"%s:%d\",name=\"%s\"} %d\n", info[i].host, info[i].port,
+			  info[i].name, strcmp(info[i].status, "alive") == 0);
+	ok &= put(b, "# HELP pgchorus_peer_heard_seconds seconds since the peer's last heartbeat\n"
+		     "# TYPE pgchorus_peer_heard_seconds gauge\n");
+	for (int i = 0; i < n; i++)
+		if (info[i].heard_ago >= 0)
+			ok &= put(b, "pgchorus_peer_heard_seconds{peer=\"%s:%d\",name=\"%s\"} %.3f\n", info[i].host,
+				  info[i].port, info[i].name, info[i].heard_ago);
+	ok &= put(b, "# HELP pgchorus_peer_escalated 1 while this instance holds the peer's address\n"
+		     "# TYPE pgchorus_peer_escalated gauge\n");
+	for (int i = 0; i < n; i++)
+		ok &= put(b, "pgchorus_peer_escalated{peer=\"%s:%d\",name=\"%s\"} %d\n", info[i].host, info[i].port,
+			  info[i].name, info[i].escalated);
+	return ok;
+}
+
 static bool render_pools(struct buf *b, int n)
 {
 	static const char *const states[] = { "idle", "active", "connecting" };
@@ -134,14 +162,14 @@ static bool render_pools(struct buf *b, int n)
 	for (int i = 0; i < n; i++)
 		ok &= put(b, "pgchorus_pool_wait_seconds_total{node=\"%d\"} %.6f\n", i,
 			  (double)SUM_NODE(node_wait_us, i) / 1e6);
-	ok &= put(b, "# HELP pgchorus_node_transactions_total server connections of the node given back to "
-		     "its pool (a transaction in transaction pooling)\n"
+	ok &= put(b, "# HELP pgchorus_node_transactions_total transactions of the node: server connections "
+		     "given back to its pool (pool mode), transactions it answered (replication mode)\n"
 		     "# TYPE pgchorus_node_transactions_total counter\n");
 	for (int i = 0; i < n && i < STAT_DB_NODES; i++)
 		ok &= put(b, "pgchorus_node_transactions_total{node=\"%d\"} %llu\n", i,
 			  (unsigned long long)SUM_CELLS(transactions, i));
 	ok &= put(b, "# HELP pgchorus_node_queries_total Query and Execute messages relayed to the node "
-		     "(pool mode)\n# TYPE pgchorus_node_queries_total counter\n");
+		     "(pool mode), units it answered (replication mode)\n# TYPE pgchorus_node_queries_total counter\n");
 	for (int i = 0; i < n && i < STAT_DB_NODES; i++)
 		ok &= put(b, "pgchorus_node_queries_total{node=\"%d\"} %llu\n", i,
 			  (unsigned long long)SUM_CELLS(queries, i));
@@ -228,6 +256,7 @@ bool metrics_render(struct buf *b)
 		     "pgchorus_2pc_resolved_total{outcome=\"rolled_back\"} %llu\n",
 		  (unsigned long long)atomic_load(&resolved_committed),
 		  (unsigned long long)atomic_load(&resolved_rolled_back));
+	ok &= put_peers(b);
 	recovery_get_progress(&rp);
 	ok &= put(b, "# HELP pgchorus_recovery_running 1 while an online recovery runs\n"
 		     "# TYPE pgchorus_recovery_running gauge\npgchorus_recovery_running %d\n", rp.running);

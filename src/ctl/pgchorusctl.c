@@ -57,6 +57,7 @@ static void usage(FILE *f)
 		"  pool-status        SHOW POOL_NODES, then SHOW POOLS\n"
 		"  pools              the pools (SHOW POOLS)\n"
 		"  clients            the client connections (SHOW CLIENTS)\n"
+		"  peers              the other pgchorus instances and their heartbeat (SHOW PEERS)\n"
 		"  servers            the server connections (SHOW SERVERS)\n"
 		"  stats              the counters per database and node (SHOW STATS)\n"
 		"  reload             reload the configuration (SIGHUP)\n"
@@ -701,7 +702,7 @@ int main(int argc, char **argv)
 		node_arg(argv[optind + 3]);
 	} else if (!strcmp(cmd, "node-count") || !strcmp(cmd, "pool-status") || !strcmp(cmd, "reload") ||
 		   !strcmp(cmd, "version") || !strcmp(cmd, "pools") || !strcmp(cmd, "clients") ||
-		   !strcmp(cmd, "servers") || !strcmp(cmd, "stats")) {
+		   !strcmp(cmd, "servers") || !strcmp(cmd, "stats") || !strcmp(cmd, "peers")) {
 		if (!nargs_ok(cmd, nargs, 0))
 			return EXIT_USAGE;
 	} else {
@@ -726,6 +727,8 @@ int main(int argc, char **argv)
 		return simple("SHOW SERVERS", true);
 	if (strcmp(cmd, "stats") == 0)
 		return simple("SHOW STATS", true);
+	if (strcmp(cmd, "peers") == 0)
+		return simple("SHOW PEERS", true);
 	if (strcmp(cmd, "reload") == 0)
 		return simple("RELOAD", false);
 	if (strcmp(cmd, "stop") == 0)

@@ -265,8 +265,12 @@ void pool_release(struct server *s, bool reset)
 	struct stat_db_node *cell = stat_db_cell(&w->stats, s->pool->stat_db, s->pool->node);
 
 	stat_inc(&w->stats.transactions);
-	stat_inc(&cell->transactions);
-	if (s->state == SV_ACTIVE && now >= s->state_since) {
+	/* replication mode counts its transactions itself (rsess.c); its servers come back at logout */
+	if (w->cfg->mode == RUN_MODE_REPLICATION)
+		cell = NULL;
+	else
+		stat_inc(&cell->transactions);
+	if (cell && s->state == SV_ACTIVE && now >= s->state_since) {
 		/* held since it was linked (loop time: millisecond steps) */
 		stat_add(&cell->time_us, (now - s->state_since) * 1000);
 		stat_lat_add(cell->lat_bucket, (now - s->state_since) * 1000);

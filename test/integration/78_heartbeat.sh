@@ -37,8 +37,8 @@ for ((k = 0; k < NODE_COUNT; k++)); do
 	nodes+=$'\n'"  { host = \"127.0.0.1\"; port = $(node_port "$k"); data_dir = \"$(node_dir "$k")\"; }"
 done
 
-read -r A_PORT B_PORT A_HB B_HB <<<"$("$CLUSTER_SH" freeport 4 | tr '\n' ' ')"
-[ -n "$B_HB" ] || bail "four free ports"
+read -r A_PORT B_PORT A_HB B_HB A_METRICS <<<"$("$CLUSTER_SH" freeport 5 | tr '\n' ' ')"
+[ -n "$A_METRICS" ] || bail "five free ports"
 ESC=$TEST_TMP/escalations
 : >"$ESC"
 NS=pgc78_$$
@@ -69,13 +69,13 @@ conf_for() {
 		"escalation_command = \"$TEST_TMP/esc.sh $1 up '%n' %h %p '%v'\";" \
 		"de_escalation_command = \"$TEST_TMP/esc.sh $1 down '%n' %h %p '%v'\";" \
 		"nodes = ($nodes
-);"
+);" "${@:7}"
 	cp "$CHORUS_CONF" "$TEST_TMP/$1.conf"
 }
 VIP_A=10.77.0.11/32
 VIP_B=10.77.0.12/32
 conf_for tb "$B_PORT" "$B_HB" "$A_HB" ta "$VIP_A"
-conf_for ta "$A_PORT" "$A_HB" "$B_HB" tb "$VIP_B"
+conf_for ta "$A_PORT" "$A_HB" "$B_HB" tb "$VIP_B" "metrics_port = $A_METRICS;"
 CHORUS_PORT=$A_PORT
 CHORUS_CONF=$TEST_TMP/ta.conf
 B_LOG=$TEST_TMP/tb.log
@@ -139,6 +139,11 @@ check "A: tb sees ta alive (SHOW PEERS)" wait_until 5 peer_is "$B_PORT" alive
 check_eq "A: ta knows tb's name" tb "$(peer_col "$A_PORT" 1)"
 check_eq "A: tb knows ta's name" ta "$(peer_col "$B_PORT" 1)"
 check_fail "A: no heartbeat rejected (same secret)" grep -q 'hmac' "$CHORUS_LOG" "$B_LOG"
+out=$(with_timeout 10 "$TOP/pgchorusctl" -s "$TEST_TMP/ta.ctl" peers 2>&1)
+check_eq "A: pgchorusctl peers: exit 0" 0 "$?"
+check_match "A: pgchorusctl peers lists tb alive" 'tb +\| 127\.0\.0\.1 +\| +[0-9]+ \| alive' "$out"
+out=$(curl -s "http://127.0.0.1:$A_METRICS/metrics")
+check_match "A: metrics: pgchorus_peer_up of tb is 1" "pgchorus_peer_up\\{peer=\"127.0.0.1:$B_HB\",name=\"tb\"\\} 1" "$out"
 
 with_timeout 60 pgbench -i -s 1 -q -h 127.0.0.1 -p "$A_PORT" postgres >"$TEST_TMP/init.log" 2>&1 ||
 	bail "pgbench -i through ta"
@@ -213,6 +218,7 @@ chorus_kill9
 check "D: tb runs escalation_command for ta" wait_until 6 grep -q "^tb up ta 127.0.0.1 $A_HB $VIP_A\$" "$ESC"
 diag "D: escalation after $(((($(date +%s%N) - t0) / 1000000))) ms (deadtime 2 s)"
 check "D: tb shows ta dead" peer_is "$B_PORT" dead
+check_eq "D: SHOW PEERS of tb: escalated" t "$(peer_col "$B_PORT" 7)"
 wait "$PGBENCH_PID_da" 2>/dev/null # its clients lost their proxy: not checked
 finish_pgbench db "D: pgbench tpcb through tb while ta crashes"
 check "D: ta's prepared transactions resolved by tb" wait_until 15 _no_prepared_anywhere
