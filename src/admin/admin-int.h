@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "pgchorus/buf.h"
+#include "pgchorus/tablefmt.h"
 #include "pgchorus/codec.h"
 #include "pgchorus/config.h"
 
@@ -181,10 +182,7 @@ void admin_notice(struct admin_res *r, const char *fmt, ...) __attribute__((form
 
 /* Reading a result back (the control socket, ctlsock.c): one value of a
  * DataRow in text format, LEN bytes at P (not NUL-terminated), LEN -1: NULL. */
-struct admin_value {
-	const char *p;
-	int32_t len;
-};
+#define admin_value tf_value
 /* The DataRow of R at *POS (start at 0) into VALS (R->cmd->n_cols entries),
  * *POS moved past it.  false at the end (or on a malformed row, which a
  * run function cannot build). */

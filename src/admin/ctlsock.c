@@ -65,12 +65,6 @@ struct ctl_conn {
 	char line[CTL_MAX_LINE];
 };
 
-/* An answer being built: OOM is sticky, checked once before it is sent. */
-struct out {
-	struct buf b;
-	bool oom;
-};
-
 struct ctl_write {
 	uv_write_t req;
 	struct buf b;
@@ -89,250 +83,42 @@ static uv_async_t done_async;
 static struct list done_inbox;
 static bool done_open;
 
-/* ---- building answers ---------------------------------------------------------- */
+/* ---- answers (tablefmt.c) ------------------------------------------------------ */
 
-static void out_add(struct out *o, const char *p, size_t n)
+static bool res_next_row(const void *src, size_t *pos, struct tf_value *vals)
 {
-	if (!o->oom && !buf_append(&o->b, p, n))
-		o->oom = true;
+	return admin_res_next_row(src, pos, vals);
 }
 
-static void out_str(struct out *o, const char *s)
+static const char *res_next_notice(const void *src, size_t *pos)
 {
-	out_add(o, s, strlen(s));
+	return admin_res_next_notice(src, pos);
 }
 
-static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void out_printf(struct out *o, const char *fmt, ...)
+/* R's answer (not an error) as text or JSON into O. */
+static void answer(struct tf_out *o, const struct admin_res *r, bool json)
 {
-	char text[1024];
-	va_list ap;
-	int n;
+	struct tf_table t = {
+		.tag = r->cmd->tag,
+		.n_cols = r->cmd->n_cols,
+		.src = r,
+		.next_row = res_next_row,
+		.next_notice = res_next_notice,
+	};
 
-	va_start(ap, fmt);
-	n = vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		out_add(o, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
+	for (int i = 0; i < t.n_cols && i < TF_MAX_COLS; i++) {
+		t.col_name[i] = r->cmd->cols[i].name;
+		t.col_type[i] = (unsigned)r->cmd->cols[i].type;
+	}
+	if (json)
+		tf_json(o, &t);
+	else
+		tf_text(o, &t);
 }
 
-static void out_spaces(struct out *o, size_t n)
+static void answer_error(struct tf_out *o, const struct admin_err *e, bool json)
 {
-	while (n--)
-		out_add(o, " ", 1);
-}
-
-/* A value of the text table: control characters escaped (\n, \t, \xNN) so
- * that one row stays one line.  Appended to O if not NULL; its width. */
-static size_t text_value(struct out *o, const char *p, int32_t len)
-{
-	size_t w = 0;
-
-	for (int32_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		char esc[8];
-
-		if (ch >= 0x20 && ch != 0x7f && ch != '\\') {
-			if (o)
-				out_add(o, p + i, 1);
-			w++;
-			continue;
-		}
-		if (ch == '\n')
-			snprintf(esc, sizeof(esc), "\\n");
-		else if (ch == '\t')
-			snprintf(esc, sizeof(esc), "\\t");
-		else if (ch == '\\')
-			snprintf(esc, sizeof(esc), "\\\\");
-		else
-			snprintf(esc, sizeof(esc), "\\x%02x", ch);
-		if (o)
-			out_str(o, esc);
-		w += strlen(esc);
-	}
-	return w;
-}
-
-/* A JSON string of P (LEN bytes; UTF-8 passed through). */
-static void json_string(struct out *o, const char *p, size_t len)
-{
-	out_add(o, "\"", 1);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch == '"' || ch == '\\') {
-			out_add(o, "\\", 1);
-			out_add(o, p + i, 1);
-		} else if (ch == '\n') {
-			out_str(o, "\\n");
-		} else if (ch < 0x20 || ch == 0x7f) {
-			out_printf(o, "\\u%04x", ch);
-		} else {
-			out_add(o, p + i, 1);
-		}
-	}
-	out_add(o, "\"", 1);
-}
-
-/* A float8's text as a JSON number when it is one (not NaN or Infinity). */
-static bool json_number_ok(const char *p, int32_t len)
-{
-	char text[64], *end;
-	double v;
-
-	if (len <= 0 || (size_t)len >= sizeof(text))
-		return false;
-	memcpy(text, p, (size_t)len);
-	text[len] = 0;
-	v = strtod(text, &end);
-	return *end == 0 && isfinite(v) && (text[0] == '-' || (text[0] >= '0' && text[0] <= '9'));
-}
-
-static void json_value(struct out *o, enum admin_type type, const struct admin_value *v)
-{
-	if (v->len < 0) {
-		out_str(o, "null");
-		return;
-	}
-	switch (type) {
-	case ADMIN_BOOL:
-		out_str(o, v->len == 1 && v->p[0] == 't' ? "true" : "false");
-		return;
-	case ADMIN_INT4:
-	case ADMIN_INT8:
-		out_add(o, v->p, (size_t)v->len);
-		return;
-	case ADMIN_FLOAT8:
-		if (json_number_ok(v->p, v->len)) {
-			out_add(o, v->p, (size_t)v->len);
-			return;
-		}
-		break;
-	case ADMIN_TEXT:
-		break;
-	}
-	json_string(o, v->p, (size_t)v->len);
-}
-
-static void answer_error(struct out *o, const struct admin_err *e, bool json)
-{
-	if (json) {
-		out_str(o, "{\"error\":{\"sqlstate\":");
-		json_string(o, e->sqlstate, strlen(e->sqlstate));
-		out_str(o, ",\"message\":");
-		json_string(o, e->message, strlen(e->message));
-		if (e->hint[0]) {
-			out_str(o, ",\"hint\":");
-			json_string(o, e->hint, strlen(e->hint));
-		}
-		out_str(o, "}}\n");
-		return;
-	}
-	out_printf(o, "ERROR %s: ", e->sqlstate);
-	text_value(o, e->message, (int32_t)strlen(e->message));
-	out_str(o, "\n");
-	if (e->hint[0]) {
-		out_str(o, "HINT: ");
-		text_value(o, e->hint, (int32_t)strlen(e->hint));
-		out_str(o, "\n");
-	}
-}
-
-/* {"tag":..., "notices":[...], "columns":[...], "rows":[ then one row a line, then ]} */
-static void answer_json(struct out *o, const struct admin_res *r)
-{
-	const struct admin_cmd *cmd = r->cmd;
-	struct admin_value vals[ADMIN_MAX_COLS];
-	const char *notice;
-	size_t pos = 0;
-	bool first = true;
-
-	out_str(o, "{\"tag\":");
-	json_string(o, cmd->tag, strlen(cmd->tag));
-	while ((notice = admin_res_next_notice(r, &pos))) {
-		out_str(o, first ? ",\"notices\":[" : ",");
-		json_string(o, notice, strlen(notice));
-		first = false;
-	}
-	if (!first)
-		out_str(o, "]");
-	out_str(o, ",\"columns\":[");
-	for (int i = 0; i < cmd->n_cols; i++) {
-		if (i)
-			out_str(o, ",");
-		json_string(o, cmd->cols[i].name, strlen(cmd->cols[i].name));
-	}
-	out_str(o, "],\"rows\":[\n");
-	pos = 0;
-	first = true;
-	while (cmd->n_cols && admin_res_next_row(r, &pos, vals)) {
-		if (!first)
-			out_str(o, ",\n");
-		out_str(o, "[");
-		for (int i = 0; i < cmd->n_cols; i++) {
-			if (i)
-				out_str(o, ",");
-			json_value(o, cmd->cols[i].type, &vals[i]);
-		}
-		out_str(o, "]");
-		first = false;
-	}
-	out_str(o, first ? "]}\n" : "\n]}\n");
-}
-
-/* Notices ("NOTICE: ..."), the aligned table (header, dashes, rows), the tag. */
-static void answer_text(struct out *o, const struct admin_res *r)
-{
-	const struct admin_cmd *cmd = r->cmd;
-	struct admin_value vals[ADMIN_MAX_COLS];
-	size_t width[ADMIN_MAX_COLS];
-	const char *notice;
-	size_t pos = 0;
-
-	while ((notice = admin_res_next_notice(r, &pos))) {
-		out_str(o, "NOTICE: ");
-		text_value(o, notice, (int32_t)strlen(notice));
-		out_str(o, "\n");
-	}
-	if (cmd->n_cols) {
-		for (int i = 0; i < cmd->n_cols; i++)
-			width[i] = strlen(cmd->cols[i].name);
-		for (pos = 0; admin_res_next_row(r, &pos, vals);) {
-			for (int i = 0; i < cmd->n_cols; i++) {
-				size_t w = text_value(NULL, vals[i].p, vals[i].len);
-
-				if (w > width[i])
-					width[i] = w;
-			}
-		}
-		for (int i = 0; i < cmd->n_cols; i++) {
-			out_str(o, i ? " | " : "");
-			out_str(o, cmd->cols[i].name);
-			if (i + 1 < cmd->n_cols)
-				out_spaces(o, width[i] - strlen(cmd->cols[i].name));
-		}
-		out_str(o, "\n");
-		for (int i = 0; i < cmd->n_cols; i++) {
-			out_str(o, i ? "-+-" : "");
-			for (size_t k = 0; k < width[i]; k++)
-				out_add(o, "-", 1);
-		}
-		out_str(o, "\n");
-		for (pos = 0; admin_res_next_row(r, &pos, vals);) {
-			for (int i = 0; i < cmd->n_cols; i++) {
-				size_t w = text_value(NULL, vals[i].p, vals[i].len);
-
-				out_str(o, i ? " | " : "");
-				text_value(o, vals[i].p, vals[i].len);
-				if (i + 1 < cmd->n_cols)
-					out_spaces(o, width[i] - w);
-			}
-			out_str(o, "\n");
-		}
-	}
-	out_str(o, cmd->tag);
-	out_str(o, "\n");
+	tf_error(o, e->sqlstate, e->message, e->hint, json);
 }
 
 /* ---- running a line ---------------------------------------------------------------- */
@@ -349,7 +135,7 @@ static void pending_free(struct ctl_pending *p)
  * the line runs when it is answered).  The answer to a line ends with an
  * empty line, added once its last command ran. */
 static void run_calls(struct ctl_conn *cc, const char *line, const struct admin_call *calls, int n, int from,
-		      bool json, struct out *o)
+		      bool json, struct tf_out *o)
 {
 	struct config *cfg = n > from ? nodestate_config() : NULL;
 	int i;
@@ -382,10 +168,8 @@ static void run_calls(struct ctl_conn *cc, const char *line, const struct admin_
 		failed = r.failed;
 		if (failed)
 			answer_error(o, &r.err, json);
-		else if (json)
-			answer_json(o, &r);
 		else
-			answer_text(o, &r);
+			answer(o, &r, json);
 		admin_res_free(&r);
 		if (failed)
 			break; /* as in the console: an error skips the commands after it */
@@ -393,12 +177,12 @@ static void run_calls(struct ctl_conn *cc, const char *line, const struct admin_
 	if (cfg)
 		config_unref(cfg);
 	if (!cc->pending)
-		out_str(o, "\n");
+		tf_str(o, "\n");
 }
 
 /* LINE (NUL-terminated, no newline): "[--json ]COMMANDS".  The answer,
  * ending with an empty line, into O (unless a command waits). */
-static void run_line(struct ctl_conn *cc, char *line, struct out *o)
+static void run_line(struct ctl_conn *cc, char *line, struct tf_out *o)
 {
 	struct admin_call calls[ADMIN_MAX_CALLS];
 	struct admin_err err;
@@ -481,7 +265,7 @@ static void write_done(uv_write_t *req, int status)
 }
 
 /* Send O (taken over) to CC; false if it could not be (CC is closed then). */
-static bool conn_send(struct ctl_conn *cc, struct out *o)
+static bool conn_send(struct ctl_conn *cc, struct tf_out *o)
 {
 	struct ctl_write *w;
 	uv_buf_t ub;
@@ -535,7 +319,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 /* Run the complete lines held in cc->line, answers into O, until none is
  * left or one waits for the workers; what is left moves to the front. */
-static void run_lines(struct ctl_conn *cc, struct out *o)
+static void run_lines(struct ctl_conn *cc, struct tf_out *o)
 {
 	char *start = cc->line, *nl;
 
@@ -553,7 +337,7 @@ static void run_lines(struct ctl_conn *cc, struct out *o)
 /* After reading, or after a waiting command was answered: run the lines
  * held, send O (taken over), and read on unless a command waits again,
  * too much output is queued, or the client is done sending. */
-static void conn_go_on(struct ctl_conn *cc, struct out *o)
+static void conn_go_on(struct ctl_conn *cc, struct tf_out *o)
 {
 	uv_stream_t *s = (uv_stream_t *)&cc->pipe;
 
@@ -563,7 +347,7 @@ static void conn_go_on(struct ctl_conn *cc, struct out *o)
 
 		snprintf(e.message, sizeof(e.message), "command line too long (at most %d bytes)", CTL_MAX_LINE - 1);
 		answer_error(o, &e, false);
-		out_str(o, "\n");
+		tf_str(o, "\n");
 		if (conn_send(cc, o))
 			conn_end(cc);
 		return;
@@ -589,7 +373,7 @@ static void conn_go_on(struct ctl_conn *cc, struct out *o)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct ctl_conn *cc = s->data;
-	struct out o = { .oom = false };
+	struct tf_out o = { .oom = false };
 
 	(void)b;
 	if (nread == UV_EOF && !cc->pending) {
@@ -619,7 +403,7 @@ static void deferred_done(struct ctl_conn *cc, struct admin_snapshot *s)
 	struct ctl_pending *p = cc->pending;
 	struct admin_call calls[ADMIN_MAX_CALLS];
 	struct admin_err err;
-	struct out o = { .oom = false };
+	struct tf_out o = { .oom = false };
 	struct config *cfg;
 	int n;
 
@@ -633,12 +417,9 @@ static void deferred_done(struct ctl_conn *cc, struct admin_snapshot *s)
 	p->r.cfg = NULL;
 	if (p->r.failed) {
 		answer_error(&o, &p->r.err, p->json);
-		out_str(&o, "\n");
+		tf_str(&o, "\n");
 	} else {
-		if (p->json)
-			answer_json(&o, &p->r);
-		else
-			answer_text(&o, &p->r);
+		answer(&o, &p->r, p->json);
 		/* the rest of the line: it parsed before, it parses again */
 		n = admin_parse(p->line, calls, ADMIN_MAX_CALLS, &err);
 		run_calls(cc, p->line, calls, n > 0 ? n : 0, p->next, p->json, &o);

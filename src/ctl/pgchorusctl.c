@@ -2,7 +2,9 @@
  * pgchorusctl - command line client of pgchorus' control socket
  * (doc/pgchorusctl.md).  Each subcommand sends admin console commands
  * (doc/admin.md), one per line, and reads the answers, which end with an
- * empty line.
+ * empty line.  With -h HOST / -p PORT it talks to the SQL admin console
+ * (database pgchorus) with libpq instead, and writes each answer as the
+ * control socket would (tablefmt.c), so that the rest reads both alike.
  *
  * Exit status: 0 ok, 1 the command failed (pgchorus answered an error),
  * 2 usage error, 3 cannot connect (or the connection broke).
@@ -20,7 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "config.h"
+#include "pgchorus/tablefmt.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -32,6 +37,10 @@
 static int sock = -1;
 static bool json;
 static const char *sock_path;
+/* -h / -p / -U: the admin console instead of the socket */
+static const char *pg_host, *pg_port, *pg_user;
+static PGconn *pg;
+static struct buf pg_notices; /* the notices of the running command, NUL-terminated each */
 
 /* The lines of one answer (the closing empty line left out). */
 struct answer {
@@ -45,7 +54,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"pgchorusctl - control a running pgchorus\n\n"
-		"Usage: pgchorusctl [-s SOCKET | -f CONFIG] [--json] COMMAND [ARGS]\n"
+		"Usage: pgchorusctl [-s SOCKET | -f CONFIG | -h HOST -p PORT [-U USER]] [--json] COMMAND [ARGS]\n"
 		"Commands:\n"
 		"  node-info [n]      the nodes (SHOW NODES), or node n\n"
 		"  node-count         how many nodes there are\n"
@@ -69,17 +78,53 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -s, --socket PATH  the control socket (default: control_socket of -f, or %s)\n"
 		"  -f, --config FILE  read control_socket from this configuration file\n"
+		"  -h, --host HOST    the SQL admin console on HOST (database pgchorus, libpq)\n"
+		"  -p, --port PORT    its port (default: PGPORT, else 6432)\n"
+		"  -U, --user USER    an admin_users user (default: PGUSER, else postgres);\n"
+		"                     the password from PGPASSWORD or ~/.pgpass\n"
 		"  -j, --json         answers as JSON\n"
-		"  -h, --help         this help\n"
+		"      --help         this help\n"
 		"  -V, --version      pgchorusctl's version\n",
 		DEFAULT_SOCKET);
 }
 
 /* ---- talking to pgchorus ---------------------------------------------------------- */
 
+/* The SQL admin console: libpq, database pgchorus. */
+static void pg_notice(void *arg, const PGresult *res)
+{
+	const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	(void)arg;
+	if (m && !buf_append(&pg_notices, m, strlen(m) + 1)) {
+		fprintf(stderr, "pgchorusctl: out of memory\n");
+		exit(EXIT_FAILED);
+	}
+}
+
+static void pg_connect(void)
+{
+	const char *keys[] = { "host", "port", "user", "dbname", "application_name", "connect_timeout", NULL };
+	const char *vals[] = { pg_host, pg_port ? pg_port : (getenv("PGPORT") ? NULL : "6432"),
+			       pg_user ? pg_user : (getenv("PGUSER") ? NULL : "postgres"), "pgchorus", "pgchorusctl",
+			       "10", NULL };
+
+	pg = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "pgchorusctl: cannot connect to the admin console: %s", PQerrorMessage(pg));
+		exit(EXIT_CONNECT);
+	}
+	PQsetNoticeReceiver(pg, pg_notice, NULL);
+}
+
 static void ctl_connect(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (pg_host || pg_port || pg_user) {
+		pg_connect();
+		return;
+	}
 
 	if (strlen(sock_path) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "pgchorusctl: socket path too long: %s\n", sock_path);
@@ -95,63 +140,16 @@ static void ctl_connect(void)
 
 static void lost(const char *why)
 {
-	fprintf(stderr, "pgchorusctl: connection to %s lost: %s\n", sock_path, why);
+	fprintf(stderr, "pgchorusctl: connection to %s lost: %s\n", pg ? "the admin console" : sock_path, why);
 	exit(EXIT_CONNECT);
 }
 
-/* Send LINE (with --json if asked and AS_JSON) and read its answer into A. */
-static void ctl_ask(const char *line, bool as_json, struct answer *a)
+/* TEXT (LEN bytes, ending with the empty line; malloc'ed, now A's) into A's lines. */
+static void answer_split(struct answer *a, char *text, size_t len)
 {
-	char *req;
-	size_t len = 0, cap = 4096, sent = 0, reqlen;
 	char *p;
 
-	if (asprintf(&req, "%s%s\n", as_json ? "--json " : "", line) < 0) {
-		fprintf(stderr, "pgchorusctl: out of memory\n");
-		exit(EXIT_FAILED);
-	}
-	reqlen = strlen(req);
-	while (sent < reqlen) {
-		ssize_t n = write(sock, req + sent, reqlen - sent);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			lost(strerror(errno));
-		sent += (size_t)n;
-	}
-	free(req);
-	memset(a, 0, sizeof(*a));
-	a->text = malloc(cap);
-	if (!a->text)
-		lost("out of memory");
-	/* The answer ends with an empty line: "\n" alone, or "\n\n". */
-	for (;;) {
-		ssize_t n;
-
-		if ((len == 1 && a->text[0] == '\n') || (len >= 2 && a->text[len - 1] == '\n' && a->text[len - 2] == '\n'))
-			break;
-		if (len + 1 >= cap) {
-			char *bigger;
-
-			if (cap >= MAX_ANSWER)
-				lost("answer too long");
-			bigger = realloc(a->text, cap * 2);
-			if (!bigger)
-				lost("out of memory");
-			a->text = bigger;
-			cap *= 2;
-		}
-		/* one byte at a time would be slow; the server sends nothing after the empty line */
-		n = read(sock, a->text + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			lost(strerror(errno));
-		if (n == 0)
-			lost("pgchorus closed it before its answer ended");
-		len += (size_t)n;
-	}
+	a->text = text;
 	a->text[len - 1] = 0; /* the empty line */
 	a->lines = calloc(len + 1, sizeof(*a->lines));
 	if (!a->lines)
@@ -169,6 +167,137 @@ static void ctl_ask(const char *line, bool as_json, struct answer *a)
 		if (strncmp(a->lines[i], "ERROR ", 6) == 0 || strncmp(a->lines[i], "{\"error\":", 9) == 0)
 			a->error = true;
 	}
+}
+
+static bool pg_next_row(const void *src, size_t *pos, struct tf_value *vals)
+{
+	const PGresult *res = src;
+	int row = (int)*pos;
+
+	if (row >= PQntuples(res))
+		return false;
+	for (int i = 0; i < PQnfields(res) && i < TF_MAX_COLS; i++) {
+		vals[i].p = PQgetvalue(res, row, i);
+		vals[i].len = PQgetisnull(res, row, i) ? -1 : PQgetlength(res, row, i);
+	}
+	(*pos)++;
+	return true;
+}
+
+static const char *pg_next_notice(const void *src, size_t *pos)
+{
+	const char *m;
+
+	(void)src;
+	if (*pos >= pg_notices.len)
+		return NULL;
+	m = (const char *)pg_notices.data + *pos;
+	*pos += strlen(m) + 1;
+	return m;
+}
+
+/* LINE on the admin console, its answer written as the control socket's into A. */
+static void pg_ask(const char *line, bool as_json, struct answer *a)
+{
+	struct tf_out o = { .oom = false };
+	PGresult *res;
+
+	pg_notices.len = 0;
+	res = PQexec(pg, line);
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK: {
+		struct tf_table t = {
+			.tag = PQcmdStatus(res),
+			.n_cols = PQnfields(res) < TF_MAX_COLS ? PQnfields(res) : TF_MAX_COLS,
+			.src = res,
+			.next_row = pg_next_row,
+			.next_notice = pg_next_notice,
+		};
+
+		for (int i = 0; i < t.n_cols; i++) {
+			t.col_name[i] = PQfname(res, i);
+			t.col_type[i] = PQftype(res, i);
+		}
+		(as_json ? tf_json : tf_text)(&o, &t);
+		break;
+	}
+	default: {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+		if (!state || PQstatus(pg) == CONNECTION_BAD)
+			lost(PQerrorMessage(pg));
+		tf_error(&o, state, msg ? msg : "", PQresultErrorField(res, PG_DIAG_MESSAGE_HINT), as_json);
+		break;
+	}
+	}
+	PQclear(res);
+	tf_str(&o, "\n");
+	if (o.oom)
+		lost("out of memory");
+	memset(a, 0, sizeof(*a));
+	answer_split(a, (char *)o.b.data, o.b.len);
+}
+
+/* Send LINE (with --json if asked and AS_JSON) and read its answer into A. */
+static void ctl_ask(const char *line, bool as_json, struct answer *a)
+{
+	char *req;
+	size_t len = 0, cap = 4096, sent = 0, reqlen;
+	char *text;
+
+	if (pg) {
+		pg_ask(line, as_json, a);
+		return;
+	}
+	if (asprintf(&req, "%s%s\n", as_json ? "--json " : "", line) < 0) {
+		fprintf(stderr, "pgchorusctl: out of memory\n");
+		exit(EXIT_FAILED);
+	}
+	reqlen = strlen(req);
+	while (sent < reqlen) {
+		ssize_t n = write(sock, req + sent, reqlen - sent);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			lost(strerror(errno));
+		sent += (size_t)n;
+	}
+	free(req);
+	memset(a, 0, sizeof(*a));
+	text = malloc(cap);
+	if (!text)
+		lost("out of memory");
+	/* The answer ends with an empty line: "\n" alone, or "\n\n". */
+	for (;;) {
+		ssize_t n;
+
+		if ((len == 1 && text[0] == '\n') || (len >= 2 && text[len - 1] == '\n' && text[len - 2] == '\n'))
+			break;
+		if (len + 1 >= cap) {
+			char *bigger;
+
+			if (cap >= MAX_ANSWER)
+				lost("answer too long");
+			bigger = realloc(text, cap * 2);
+			if (!bigger)
+				lost("out of memory");
+			text = bigger;
+			cap *= 2;
+		}
+		/* one byte at a time would be slow; the server sends nothing after the empty line */
+		n = read(sock, text + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			lost(strerror(errno));
+		if (n == 0)
+			lost("pgchorus closed it before its answer ended");
+		len += (size_t)n;
+	}
+	answer_split(a, text, len);
 }
 
 static void answer_free(struct answer *a)
@@ -629,15 +758,17 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' }, { "config", required_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'H' },
+		{ "host", required_argument, NULL, 'h' },   { "port", required_argument, NULL, 'p' },
+		{ "user", required_argument, NULL, 'U' },   { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = NULL, *cmd;
 	char line[64];
 	int c, nargs;
 
 	/* options only before the command: "-1" is not an option after it */
-	while ((c = getopt_long(argc, argv, "+s:f:jhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:f:jh:p:U:V", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock_path = optarg;
@@ -649,6 +780,15 @@ int main(int argc, char **argv)
 			json = true;
 			break;
 		case 'h':
+			pg_host = optarg;
+			break;
+		case 'p':
+			pg_port = optarg;
+			break;
+		case 'U':
+			pg_user = optarg;
+			break;
+		case 'H':
 			usage(stdout);
 			return 0;
 		case 'V':
@@ -708,6 +848,10 @@ int main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "pgchorusctl: unknown command \"%s\"\n", cmd);
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((pg_host || pg_port || pg_user) && (sock_path || conf)) {
+		fprintf(stderr, "pgchorusctl: -s/-f (control socket) and -h/-p/-U (admin console) exclude each other\n");
 		return EXIT_USAGE;
 	}
 	if (!sock_path)

@@ -123,6 +123,44 @@ check_match "a wrong socket: a message" 'cannot connect' "$(cat "$TEST_TMP/ctl.o
 with_timeout 15 "$CTL" -f "$CHORUS_CONF" node-count >"$TEST_TMP/ctl.out" 2>&1
 check_eq "-f CONFIG: the socket of the configuration file" "3" "$(cat "$TEST_TMP/ctl.out")"
 
+# ---- -h HOST -p PORT: the same commands through the SQL admin console (libpq) ------------
+# cctl ARGS...: pgchorusctl on the admin console, as ctl
+cctl() {
+	with_timeout 15 "$CTL" -h 127.0.0.1 -p "$CHORUS_PORT" -U postgres "$@" >"$TEST_TMP/ctl.out" 2>&1
+	rc=$?
+	out=$(cat "$TEST_TMP/ctl.out")
+}
+ctl node-info
+sock_out=$out
+cctl node-info
+check_eq "-h/-p node-info: exit 0" 0 "$rc"
+check_eq "-h/-p node-info: the same table as through the socket" "$sock_out" "$out"
+cctl node-count
+check_eq "-h/-p node-count" "3" "$out"
+cctl --json node-info 1
+check_eq "-h/-p --json node-info 1: exit 0" 0 "$rc"
+check_eq "-h/-p --json: node 1's host" "127.0.0.1" \
+	"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(d["rows"][0][d["columns"].index("host")])' <<<"$out" 2>&1)"
+cctl detach-node 2
+check_eq "-h/-p detach-node 2: exit 0" 0 "$rc"
+check "-h/-p: node 2 detached" node2_is detached
+cctl attach-node 2
+check_eq "-h/-p attach-node 2: exit 0" 0 "$rc"
+check "-h/-p: node 2 up again within 20 s" wait_until 20 node2_is up
+cctl detach-node 9
+check_eq "-h/-p detach-node 9: exit 1" 1 "$rc"
+check_match "-h/-p detach-node 9: pgchorus' SQLSTATE and message" '22023: node 9 does not exist' "$out"
+cctl clients
+check_eq "-h/-p clients: exit 0" 0 "$rc"
+check_match "-h/-p clients: the header" 'application_name' "$out"
+with_timeout 15 "$CTL" -h 127.0.0.1 -p "$("$CLUSTER_SH" freeport 1)" node-info >"$TEST_TMP/ctl.out" 2>&1
+check_eq "-h/-p: nothing listening: exit 3" 3 "$?"
+with_timeout 15 "$CTL" -h 127.0.0.1 -p "$CHORUS_PORT" -U nobody74 node-info >"$TEST_TMP/ctl.out" 2>&1
+check_eq "-h/-p: a user not in admin_users: exit 3" 3 "$?"
+check_match "-h/-p: a user not in admin_users: a message" 'cannot connect' "$(cat "$TEST_TMP/ctl.out")"
+with_timeout 15 "$CTL" -s "$SOCK" -h 127.0.0.1 node-info >"$TEST_TMP/ctl.out" 2>&1
+check_eq "-s with -h: exit 2" 2 "$?"
+
 # ---- the raw protocol: several commands per connection, JSON errors ---------------------
 printf 'SHOW VERSION\n--json DETACH NODE 7\nSHOW NODEZ\n' | with_timeout 10 $PY -c '
 import socket, sys
