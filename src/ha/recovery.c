@@ -998,7 +998,9 @@ refused:
 	return -1;
 }
 
-int ha_detach_node_graceful(int node, char *err, size_t errlen)
+/* Queue KIND (a graceful detach or a promotion) on NODE, which must be up:
+ * 0, or -1 with ERR (logged with WHAT). */
+static int queue_up_node_job(enum job_kind kind, int node, const char *what, char *err, size_t errlen)
 {
 	if (!rc_started) {
 		snprintf(err, errlen, "the HA thread is not running");
@@ -1017,51 +1019,32 @@ int ha_detach_node_graceful(int node, char *err, size_t errlen)
 		snprintf(err, errlen, "node %d is not up", node);
 		goto refused;
 	}
-	if (nodes_up_count() <= 1) {
+	if (kind == JOB_DETACH && nodes_up_count() <= 1) {
 		snprintf(err, errlen, "node %d is the only node that is up", node);
 		goto refused;
 	}
-	queue_job(JOB_DETACH, node);
+	if (kind == JOB_PROMOTE && node_primary() == node) {
+		snprintf(err, errlen, "node %d is the primary already", node);
+		goto refused;
+	}
+	queue_job(kind, node);
 	uv_mutex_unlock(&rc_lock);
 	return 0;
 
 refused:
 	uv_mutex_unlock(&rc_lock);
-	log_warning("graceful detach of node %d refused: %s", node, err);
+	log_warning("%s of node %d refused: %s", what, node, err);
 	return -1;
+}
+
+int ha_detach_node_graceful(int node, char *err, size_t errlen)
+{
+	return queue_up_node_job(JOB_DETACH, node, "graceful detach", err, errlen);
 }
 
 int ha_promote_node(int node, char *err, size_t errlen)
 {
-	if (!rc_started) {
-		snprintf(err, errlen, "the HA thread is not running");
-		return -1;
-	}
-	uv_mutex_lock(&rc_lock);
-	if (node < 0 || node >= nodes_count()) {
-		snprintf(err, errlen, "no node %d (the nodes are 0 to %d)", node, nodes_count() - 1);
-		goto refused;
-	}
-	if (atomic_load(&rc_stop) || job_busy) {
-		snprintf(err, errlen, "another job of the HA thread is running; one at a time");
-		goto refused;
-	}
-	if (atomic_load(&node_get(node)->state) != NODE_UP) {
-		snprintf(err, errlen, "node %d is not up", node);
-		goto refused;
-	}
-	if (node_primary() == node) {
-		snprintf(err, errlen, "node %d is the primary already", node);
-		goto refused;
-	}
-	queue_job(JOB_PROMOTE, node);
-	uv_mutex_unlock(&rc_lock);
-	return 0;
-
-refused:
-	uv_mutex_unlock(&rc_lock);
-	log_warning("promotion of node %d refused: %s", node, err);
-	return -1;
+	return queue_up_node_job(JOB_PROMOTE, node, "promotion", err, errlen);
 }
 
 void recovery_get_progress(struct recovery_progress *out)
