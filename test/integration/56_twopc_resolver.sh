@@ -58,11 +58,6 @@ as_pg() {
 	fi
 }
 
-node_dir() {
-	local var=NODE${1}_DIR
-	printf '%s\n' "${!var}"
-}
-
 node_stop() {
 	as_pg "$PGBIN/pg_ctl" -D "$(node_dir "$1")" -m immediate -w -t 30 -s stop
 }

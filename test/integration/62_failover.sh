@@ -40,11 +40,6 @@ else
 	bail "pgbench -i -s 1 through pgchorus"
 fi
 
-node_dir() {
-	local dirvar=NODE${1}_DIR
-	printf '%s\n' "${!dirvar:-$CLUSTER_DIR/node$1}"
-}
-
 postmaster_pid() {
 	head -n 1 "$(node_dir "$1")/postmaster.pid"
 }

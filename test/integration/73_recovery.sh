@@ -24,16 +24,7 @@
 START=$SECONDS
 cluster_up 3
 
-node_dir() {
-	local dirvar=NODE${1}_DIR
-	printf '%s\n' "${!dirvar:-$CLUSTER_DIR/node$1}"
-}
-
-nodes=""
-for ((k = 0; k < NODE_COUNT; k++)); do
-	[ -n "$nodes" ] && nodes+=","
-	nodes+=$'\n'"  { host = \"127.0.0.1\"; port = $(node_port "$k"); data_dir = \"$(node_dir "$k")\"; }"
-done
+nodes=$(nodes_with_data_dir)
 STATE=$TEST_TMP/pgchorus.state
 
 # conf [LINE...]: the configuration of this test, with extra lines

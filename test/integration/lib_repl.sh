@@ -205,3 +205,20 @@ finish_pgbench() {
 	wait "${!pidvar}"
 	_pgbench_verdict "$desc" "$TEST_TMP/pgbench-$name.out" "$(cat "$TEST_TMP/pgbench-$name.rc" 2>/dev/null || echo 255)"
 }
+
+# node_dir K: the data directory of node K
+node_dir() {
+	local dirvar=NODE${1}_DIR
+	printf '%s\n' "${!dirvar:-$CLUSTER_DIR/node$1}"
+}
+
+# nodes_with_data_dir: the groups of a "nodes = (...)" setting, each node
+# with its data_dir (recovery and hooks need it)
+nodes_with_data_dir() {
+	local k out=""
+	for ((k = 0; k < NODE_COUNT; k++)); do
+		[ -n "$out" ] && out+=","
+		out+=$'\n'"  { host = \"127.0.0.1\"; port = $(node_port "$k"); data_dir = \"$(node_dir "$k")\"; }"
+	done
+	printf '%s\n' "$out"
+}
