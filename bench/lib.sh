@@ -505,6 +505,7 @@ EOF
 # bench_start_pgchorus DIR LOG_LINES PORT... <SETTINGS: write
 # DIR/pgchorus.conf with one node per PORT and the lines on stdin (mode,
 # pool settings), then start pgchorus and wait for it (see proxy_wait).
+# max_client_conn is BENCH_PGCHORUS_MAX_CLIENT_CONN, 10000 when unset.
 bench_start_pgchorus() {
 	local d=$1 lines=$2 port nodes=''
 	shift 2
@@ -523,7 +524,7 @@ workers = 0;
 EOF
 		cat
 		cat <<EOF
-max_client_conn = 10000;
+max_client_conn = ${BENCH_PGCHORUS_MAX_CLIENT_CONN:-10000};
 auth_method = "trust";
 control_socket = "$d/pgchorus.ctl";
 log_level = "warning";
@@ -534,6 +535,57 @@ EOF
 	bench_chown "$d"
 	bench_start_proxy "$d/pgchorus.log" TERM "$PGCHORUS" -n -f "$d/pgchorus.conf"
 	proxy_wait pgchorus "$d/pgchorus.log" "$lines"
+}
+
+# bench_start_pgbouncer DIR LOG_LINES PORT <SETTINGS: write DIR/pgbouncer.ini
+# for one PostgreSQL node on 127.0.0.1:PORT (every database, auth_type trust
+# with an auth_file, connection logging off) with the lines on stdin added to
+# the [pgbouncer] section (pool_mode, pool size, max_client_conn), then start
+# PGBOUNCER and wait for it (see proxy_wait).  Used by idle.sh and latency.sh.
+bench_start_pgbouncer() {
+	local d=$1 lines=$2 port=$3
+	[ -x "$PGBOUNCER" ] || { START_ERR="$PGBOUNCER not found"; return 1; }
+	mkdir -p "$d"
+	bench_free_port TARGET_PORT
+	printf '"postgres" ""\n' >"$d/userlist.txt"
+	{
+		cat <<EOF
+[databases]
+* = host=127.0.0.1 port=$port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $TARGET_PORT
+unix_socket_dir = $d
+pidfile = $d/pgbouncer.pid
+logfile = $d/pgbouncer.log
+auth_type = trust
+auth_file = $d/userlist.txt
+admin_users = postgres
+log_connections = 0
+log_disconnections = 0
+EOF
+		cat
+	} >"$d/pgbouncer.ini"
+	bench_chown "$d"
+	# pgbouncer: SIGTERM = immediate shutdown
+	bench_start_proxy "$d/stderr.log" TERM "$PGBOUNCER" "$d/pgbouncer.ini"
+	proxy_wait pgbouncer "$d/pgbouncer.log" "$lines"
+}
+
+# bench_mem_kb FIELD PID: FIELD in kB, summed over PID and its descendants;
+# empty when PID is gone.  FIELD is a line of /proc/PID/status (VmRSS,
+# RssAnon, RssFile...) or Pss from /proc/PID/smaps_rollup.  Summed VmRSS
+# counts a page shared between processes (forked children, or other
+# processes running the same binary) once per process; Pss divides it among
+# the sharers; RssAnon leaves out file-backed pages (program text) entirely.
+bench_mem_kb() {
+	local field=$1 pids p file=status
+	pids=$(bench_tree_pids "$2" | sort -u)
+	[ -n "$pids" ] || return 0
+	[ "$field" = Pss ] && file=smaps_rollup
+	for p in $pids; do cat "/proc/$p/$file" 2>/dev/null; done |
+		awk -v f="$field:" '$1 == f { sum += $2; n++ } END { if (n) printf "%d\n", sum }'
 }
 
 # ---------------------------------------------------------------------------

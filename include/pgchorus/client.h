@@ -26,6 +26,10 @@ void client_stat_bytes(struct client *c);
 /* The linked server answered the login-time parameter setup. */
 void client_login_done(struct client *c);
 /* Send the client its parameters PL, its BackendKeyData and ReadyForQuery. */
+/* The client's value of tracked parameter TI becomes V (NULL: unset). */
+void client_set_param(struct client *c, int ti, const char *v);
+/* A shared copy of S for C (intern.h); NULL when out of memory.  S may be freed afterwards. */
+const char *client_intern(struct client *c, const char *s);
 void client_login_finish(struct client *c, const struct param_list *pl);
 /* The linked server is gone. */
 void client_server_lost(struct client *c, const char *reason);

@@ -85,11 +85,13 @@ struct client {
 	struct buf scratch;              /* messages pgchorus writes to this client */
 	struct pool *pool;               /* pool of the node the client's queries go to */
 	struct server *srv;              /* linked server, CL_LOGIN / CL_ACTIVE */
-	char *user;
-	char *database;
+	/* Shared copies (intern.h, the worker's strings): set with client_set_param
+	 * and client_intern, never freed directly. */
+	const char *user;
+	const char *database;
 	char addr[64];
-	char *params[TP_COUNT];          /* values the client believes are set */
-	char *login_sig;                 /* tracked startup parameters, for the login cache */
+	const char *params[TP_COUNT];    /* values the client believes are set */
+	const char *login_sig;           /* tracked startup parameters, for the login cache */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
 	uint32_t fwd_remaining;          /* bytes of a message being passed through */
@@ -103,7 +105,11 @@ struct client {
 	bool ssl_requested;              /* SSLRequest already answered */
 	bool gss_requested;              /* GSSENCRequest already answered */
 	bool fwd_drop;                   /* the rest of the message (fwd_remaining) is dropped */
-	struct sockaddr_storage peer;    /* TCP peer address */
+	union {                          /* TCP peer address (hba); 28 bytes, not a sockaddr_storage's 128 */
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} peer;
 	struct client_auth *auth;        /* during CL_AUTH */
 	struct auth_lookup *auth_lookup; /* auth_query in flight */
 	int auth_method_pending;         /* enum hba_method while auth_query runs */

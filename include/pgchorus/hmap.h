@@ -32,6 +32,8 @@ void *strmap_get(const struct strmap *m, const char *key);
 /* Insert or replace; returns the previous value (or NULL) in *old.  false on OOM. */
 bool strmap_put(struct strmap *m, const char *key, void *value, void **old) __attribute__((warn_unused_result));
 void *strmap_remove(struct strmap *m, const char *key);
+/* The entry of KEY (its key[] lives as long as the entry), or NULL. */
+struct strmap_entry *strmap_entry_of(const struct strmap *m, const char *key);
 void strmap_foreach(struct strmap *m, void (*fn)(const char *key, void *value, void *arg), void *arg);
 
 struct u64map {

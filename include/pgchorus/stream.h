@@ -33,13 +33,12 @@ struct pstream {
 	bool open;             /* handle initialized and not closing */
 	struct buf inflight;   /* bytes of the in-flight uv_write */
 	struct buf next;       /* bytes queued behind it */
-	uv_write_t wreq;
+	uv_write_t *wreq;      /* the in-flight uv_write (allocated for it: most writes are uv_try_write) */
 	pstream_cb on_drain;   /* all queued output written */
 	pstream_err_cb on_error; /* asynchronous write failed */
 	void *owner;
 	uint64_t bytes_out;
 	struct tls_conn *tls;  /* non-NULL once TLS is on: everything passes through it */
-	struct buf tls_out;    /* ciphertext on its way to the socket */
 };
 
 /* Prepare S (not yet a handle: the caller calls uv_tcp_init/uv_pipe_init on s->u,

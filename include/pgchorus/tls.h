@@ -35,6 +35,7 @@ struct tls_conn {
 	bool handshake_done;
 	bool peer_closed;          /* close_notify received */
 	char err[160];             /* last error, for logs and client messages */
+	struct buf out;            /* ciphertext on its way to the socket (stream.c) */
 	uint8_t raw[TLS_RAW_BUF];  /* socket reads land here */
 };
 

@@ -180,6 +180,7 @@ struct worker {
 	struct strmap pools;             /* "database\x01user\x01node" -> struct pool */
 	struct u64map cancel_keys;       /* client->cancel_pid -> struct client */
 	struct bufpool bp;
+	struct strmap strings;           /* shared strings of its clients (intern.h) */
 	struct strmap scram_keys;        /* user -> struct scram_secret with ClientKey */
 	uint32_t next_pid;
 	enum worker_run run;

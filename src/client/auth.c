@@ -167,7 +167,7 @@ void client_auth_begin(struct client *c)
 	}
 	if (cfg->hba) {
 		if (!hba_match(cfg->hba, c->is_unix ? HBA_LOCAL : HBA_HOST, c->ps.tls != NULL,
-			       c->is_unix ? NULL : (const struct sockaddr *)&c->peer, c->database, c->user,
+			       c->is_unix ? NULL : &c->peer.sa, c->database, c->user,
 			       &method, &line)) {
 			if (c->is_unix)
 				client_close(c, SQLSTATE_INVALID_AUTH,

@@ -11,12 +11,16 @@
 
 #include "pgchorus/admin.h"
 #include "pgchorus/client.h"
+#include "pgchorus/intern.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/pool.h"
 #include "pgchorus/rsess.h"
 #include "pgchorus/server.h"
 #include "pgchorus/worker.h"
+
+/* A client idle this long gives its message buffer back (clients_janitor). */
+#define IDLE_FREE_MS 1000
 
 static const char *const client_state_names[] = {
 	[CL_STARTUP] = "startup", [CL_AUTH] = "auth", [CL_LOGIN_WAIT] = "login-wait", [CL_LOGIN] = "login",
@@ -72,11 +76,24 @@ static void client_close_cb(uv_handle_t *h)
 	rsess_free(c);
 	admin_session_free(c->admin);
 	for (int i = 0; i < TP_COUNT; i++)
-		free(c->params[i]);
-	free(c->login_sig);
-	free(c->user);
-	free(c->database);
+		intern_put(&w->strings, c->params[i]);
+	intern_put(&w->strings, c->login_sig);
+	intern_put(&w->strings, c->user);
+	intern_put(&w->strings, c->database);
 	free(c);
+}
+
+const char *client_intern(struct client *c, const char *s)
+{
+	return intern_get(&c->w->strings, s);
+}
+
+void client_set_param(struct client *c, int ti, const char *v)
+{
+	const char *old = c->params[ti];
+
+	c->params[ti] = v ? intern_get(&c->w->strings, v) : NULL;
+	intern_put(&c->w->strings, old);
 }
 
 bool client_flush_scratch(struct client *c)
@@ -259,8 +276,7 @@ void client_login_finish(struct client *c, const struct param_list *pl)
 	for (int i = 0; i < TP_COUNT; i++) {
 		const char *v = param_list_get(pl, tracked_param_name(i));
 
-		free(c->params[i]);
-		c->params[i] = v ? strdup(v) : NULL;
+		client_set_param(c, i, v);
 	}
 	for (int i = 0; i < pl->n; i++)
 		if (!msg_param_status(&c->scratch, pl->names[i], pl->values[i]))
@@ -268,7 +284,10 @@ void client_login_finish(struct client *c, const struct param_list *pl)
 	if (!msg_backend_key(&c->scratch, c->cancel_pid, c->cancel_key) || !msg_ready(&c->scratch, 'I'))
 		goto oom;
 	log_debug("C-%p %s/%s@%s: login complete", (void *)c, c->database, c->user, c->addr);
-	client_flush_scratch(c);
+	/* The login's messages were the buffer's biggest use: freed now, while
+	 * the space is reused by the next allocations, not later as a hole. */
+	if (client_flush_scratch(c))
+		buf_free(&c->scratch);
 	return;
 oom:
 	buf_reset(&c->scratch);
@@ -429,7 +448,10 @@ void client_accept(struct worker *w, uv_stream_t *listener, bool is_tcp)
 			}
 		}
 		snprintf(c->addr, sizeof(c->addr), "%s:%d", host, port);
-		memcpy(&c->peer, &ss, sizeof(ss));
+		if (ss.ss_family == AF_INET)
+			memcpy(&c->peer.in4, &ss, sizeof(c->peer.in4));
+		else if (ss.ss_family == AF_INET6)
+			memcpy(&c->peer.in6, &ss, sizeof(c->peer.in6));
 	} else {
 		snprintf(c->addr, sizeof(c->addr), "unix");
 		c->is_unix = true;
@@ -469,9 +491,15 @@ void clients_janitor(struct worker *w)
 				client_close(c, SQLSTATE_QUERY_CANCELED, "canceling authentication due to timeout");
 			break;
 		case CL_IDLE:
-			if (expired(now, c->last_active, cfg->client_idle_timeout))
+			if (expired(now, c->last_active, cfg->client_idle_timeout)) {
 				client_close(c, SQLSTATE_IDLE_SESSION_TIMEOUT,
 					     "terminating connection due to idle-session timeout");
+				break;
+			}
+			/* Idle for a second: its message buffer goes (idle clients cost
+			 * their struct only; a busy one keeps it between messages). */
+			if (!c->scratch.len && c->scratch.cap && now - c->last_active >= IDLE_FREE_MS)
+				buf_free(&c->scratch);
 			break;
 		case CL_ACTIVE:
 			if (c->rs) {
@@ -484,6 +512,8 @@ void clients_janitor(struct worker *w)
 				} else if (expired(now, c->last_active, cfg->client_idle_timeout)) {
 					client_close(c, SQLSTATE_IDLE_SESSION_TIMEOUT,
 						     "terminating connection due to idle-session timeout");
+				} else if (!c->scratch.len && c->scratch.cap && now - c->last_active >= IDLE_FREE_MS) {
+					buf_free(&c->scratch);
 				}
 				break;
 			}

@@ -24,17 +24,16 @@
 
 #define NAMEDATALEN 64
 
-/* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; so do we. */
-static char *dup_name(const char *s)
+/* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; so do we.  A
+ * shared copy (intern.h). */
+static const char *dup_name(struct client *c, const char *s)
 {
+	char d[NAMEDATALEN];
 	size_t n = strnlen(s, NAMEDATALEN - 1);
-	char *d = malloc(n + 1);
 
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = 0;
-	}
-	return d;
+	memcpy(d, s, n);
+	d[n] = 0;
+	return client_intern(c, d);
 }
 
 static bool client_assign_cancel_key(struct client *c)
@@ -77,8 +76,7 @@ static bool client_take_params(struct client *c, const struct startup_packet *sp
 		}
 		ti = tracked_param_index(name);
 		if (ti >= 0) {
-			free(c->params[ti]);
-			c->params[ti] = strdup(sp->params[i].value);
+			client_set_param(c, ti, sp->params[i].value);
 			continue;
 		}
 		if (config_ignores_startup_param(cfg, name))
@@ -131,8 +129,8 @@ static void client_login(struct client *c, const struct startup_packet *sp)
 		client_close(c, SQLSTATE_TOO_MANY_CONNECTIONS, "sorry, too many clients already");
 		return;
 	}
-	c->user = dup_name(sp->user);
-	c->database = dup_name(sp->database);
+	c->user = dup_name(c, sp->user);
+	c->database = dup_name(c, sp->database);
 	if (!c->user || !c->database) {
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return;
@@ -185,7 +183,12 @@ void client_auth_done(struct client *c)
 		return;
 	}
 	log_debug("C-%p %s/%s@%s: login", (void *)c, c->database, c->user, c->addr);
-	c->login_sig = login_signature(c);
+	{
+		char *sig = login_signature(c);
+
+		c->login_sig = sig ? client_intern(c, sig) : NULL;
+		free(sig);
+	}
 	if (!c->login_sig) {
 		client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return;

@@ -403,6 +403,7 @@ static void worker_main(void *arg)
 	u64map_destroy(&w->cancel_keys);
 	classify_cache_destroy(&w->classify);
 	bufpool_destroy(&w->bp);
+	strmap_destroy(&w->strings); /* its clients are freed: nothing is held */
 	if (uv_loop_close(&w->loop) != 0)
 		log_warning("worker %d: loop closed with handles open", w->id);
 	free(w->listeners);
@@ -435,6 +436,7 @@ int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *o
 		strmap_init(&w->scram_keys);
 		u64map_init(&w->cancel_keys);
 		bufpool_init(&w->bp, 256);
+		strmap_init(&w->strings);
 		w->next_pid = 1;
 		if (!classify_cache_init(&w->classify, 0, 0) || uv_loop_init(&w->loop) != 0 ||
 		    uv_mutex_init(&w->inbox_lock) != 0)

@@ -1,6 +1,7 @@
 /*
  * stream.c - output side of client and server streams (see stream.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pgchorus/stream.h"
@@ -26,6 +27,8 @@ static void pstream_write_cb(uv_write_t *req, int status)
 {
 	struct pstream *s = req->data;
 
+	free(req);
+	s->wreq = NULL;
 	s->writing = false;
 	buf_reset(&s->inflight);
 	if (status < 0) {
@@ -55,10 +58,18 @@ static int pstream_start_write(struct pstream *s)
 	uv_buf_t b = uv_buf_init((char *)s->inflight.data, (unsigned int)s->inflight.len);
 	int r;
 
-	s->wreq.data = s;
-	r = uv_write(&s->wreq, &s->u.stream, &b, 1, pstream_write_cb);
-	if (r == 0)
+	/* Only when the kernel did not take everything at once: not per message. */
+	s->wreq = malloc(sizeof(*s->wreq));
+	if (!s->wreq)
+		return UV_ENOMEM;
+	s->wreq->data = s;
+	r = uv_write(s->wreq, &s->u.stream, &b, 1, pstream_write_cb);
+	if (r == 0) {
 		s->writing = true;
+	} else {
+		free(s->wreq);
+		s->wreq = NULL;
+	}
 	return r;
 }
 
@@ -107,13 +118,13 @@ int pstream_flush_tls(struct pstream *s)
 
 	if (!s->tls)
 		return 0;
-	if (!tls_conn_output(s->tls, &s->tls_out))
+	if (!tls_conn_output(s->tls, &s->tls->out))
 		return UV_ENOMEM;
-	if (!s->tls_out.len)
+	if (!s->tls->out.len)
 		return 0;
-	b = uv_buf_init((char *)s->tls_out.data, (unsigned int)s->tls_out.len);
+	b = uv_buf_init((char *)s->tls->out.data, (unsigned int)s->tls->out.len);
 	r = pstream_send_raw(s, &b, 1);
-	buf_reset(&s->tls_out);
+	buf_reset(&s->tls->out);
 	return r;
 }
 
@@ -173,7 +184,6 @@ void pstream_cleanup(struct pstream *s)
 {
 	buf_free(&s->inflight);
 	buf_free(&s->next);
-	buf_free(&s->tls_out);
 	tls_conn_free(s->tls);
 	s->tls = NULL;
 }

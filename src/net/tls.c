@@ -216,6 +216,7 @@ void tls_conn_free(struct tls_conn *t)
 	if (!t)
 		return;
 	SSL_free(t->ssl); /* frees the BIOs too */
+	buf_free(&t->out);
 	tls_ctx_unref(t->ctx);
 	free(t);
 }

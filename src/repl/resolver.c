@@ -487,7 +487,7 @@ static void resolve_dead_peers(const struct settings *s)
 	memcpy(copy, R.dead, sizeof(copy[0]) * (size_t)n);
 	pthread_mutex_unlock(&R.lock);
 	for (int i = 0; i < n; i++) {
-		snprintf(when, sizeof(when), "dead peer %s", copy[i].instance);
+		snprintf(when, sizeof(when), "dead peer %.*s", TWOPC_INSTANCE_MAX, copy[i].instance);
 		run_resolve(s, when, copy[i].instance, copy[i].boot, NULL, err, sizeof(err));
 	}
 }

@@ -42,8 +42,7 @@ static void rsrv_param(struct server *s, struct client *c, bool to_client, const
 		int ti = tracked_param_index(name);
 
 		if (ti >= 0 && s->params[ti]) {
-			free(c->params[ti]);
-			c->params[ti] = strdup(s->params[ti]);
+			client_set_param(c, ti, s->params[ti]);
 		}
 	}
 }

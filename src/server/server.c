@@ -495,8 +495,7 @@ void server_process(struct server *s)
 
 					server_set_param(s, name, value);
 					if (v == RT_FORWARD && ti >= 0 && s->params[ti]) {
-						free(c->params[ti]);
-						c->params[ti] = strdup(s->params[ti]);
+						client_set_param(c, ti, s->params[ti]);
 					}
 				}
 			} else if (type == 'Z') {

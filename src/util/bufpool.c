@@ -1,8 +1,15 @@
 /*
  * bufpool.c - growable buffers and pooled read buffers (see buf.h).
+ *
+ * Read blocks are mapped pages of their own, not malloc's: a burst of
+ * reading clients must not leave holes in the heap between the structs of
+ * the clients that stay (idle clients would then cost their share of the
+ * holes in RSS).  Up to max_free blocks are kept for reuse, so that a
+ * worker in its steady state maps nothing.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "pgchorus/buf.h"
 
@@ -58,7 +65,7 @@ void bufpool_init(struct bufpool *bp, size_t max_free)
 void bufpool_destroy(struct bufpool *bp)
 {
 	while (bp->n_free)
-		free(bp->free[--bp->n_free]);
+		munmap(bp->free[--bp->n_free], BUFPOOL_BLOCK);
 	free(bp->free);
 	bp->free = NULL;
 	bp->max_free = 0;
@@ -66,10 +73,16 @@ void bufpool_destroy(struct bufpool *bp)
 
 static void *bufpool_get(struct bufpool *bp)
 {
-	void *p = bp->n_free ? bp->free[--bp->n_free] : malloc(BUFPOOL_BLOCK);
+	void *p;
 
-	if (p)
-		bp->in_use++;
+	if (bp->n_free) {
+		p = bp->free[--bp->n_free];
+	} else {
+		p = mmap(NULL, BUFPOOL_BLOCK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+	}
+	bp->in_use++;
 	return p;
 }
 
@@ -79,7 +92,7 @@ static void bufpool_put(struct bufpool *bp, void *p)
 	if (bp->n_free < bp->max_free)
 		bp->free[bp->n_free++] = p;
 	else
-		free(p);
+		munmap(p, BUFPOOL_BLOCK);
 }
 
 void iobuf_release(struct iobuf *ib, struct bufpool *bp)

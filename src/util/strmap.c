@@ -52,6 +52,13 @@ static struct strmap_entry **strmap_find(const struct strmap *m, const char *key
 	return NULL;
 }
 
+struct strmap_entry *strmap_entry_of(const struct strmap *m, const char *key)
+{
+	struct strmap_entry **pe = strmap_find(m, key, hash_bytes(key, strlen(key)));
+
+	return pe ? *pe : NULL;
+}
+
 void *strmap_get(const struct strmap *m, const char *key)
 {
 	struct strmap_entry **pe = strmap_find(m, key, hash_bytes(key, strlen(key)));
