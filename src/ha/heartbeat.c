@@ -95,6 +95,7 @@ static struct {
 	struct peer peers[PGC_MAX_PEERS];
 	char rbuf[HB_MAX_DATAGRAM];
 	double unknown_logged;     /* last "datagram from an unknown address" */
+	const struct peer *recovering_by[PGC_MAX_NODES]; /* the peer that said the node is recovering */
 
 	uv_mutex_t lock;
 	uint64_t my_token;         /* the pause we ask of the peers (0 none) */
@@ -191,6 +192,22 @@ static void release(struct peer *p, bool resume)
 	log_info("heartbeat: peer %s: pause of writes ended", p->name);
 }
 
+/* A node a dead peer was recovering would stay "recovering" here for good:
+ * it is down again (RECOVER NODE here starts over). */
+static void abandon_recoveries(const struct peer *p)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "recovery abandoned: peer %s died", p->name[0] ? p->name : "?");
+	for (int i = 0; i < nodes_count() && i < PGC_MAX_NODES; i++) {
+		if (H.recovering_by[i] != p)
+			continue;
+		H.recovering_by[i] = NULL;
+		if (atomic_load(&node_get(i)->state) == NODE_RECOVERING)
+			node_set_state(i, NODE_DOWN, why);
+	}
+}
+
 static void declare_dead(struct peer *p, const char *why)
 {
 	uint64_t boot;
@@ -202,6 +219,7 @@ static void declare_dead(struct peer *p, const char *why)
 	uv_mutex_unlock(&H.lock);
 	log_warning("heartbeat: peer %s (%s:%d) is dead: %s", p->name[0] ? p->name : "?", p->host, p->port, why);
 	release(p, true);
+	abandon_recoveries(p);
 	if (p->name[0])
 		resolver_peer_dead(p->name, boot);
 	if (!p->escalated)
@@ -275,8 +293,13 @@ static void apply(struct peer *p, const struct hb_msg *m)
 
 	/* node states first: a withdrawn pause comes with the states it was for */
 	if (m->n_nodes == nodes_count()) {
-		for (int i = 0; i < m->n_nodes; i++)
+		for (int i = 0; i < m->n_nodes; i++) {
 			node_adopt(i, (enum node_state)m->nodes[i].state, m->nodes[i].gen, name);
+			if (m->nodes[i].state == NODE_RECOVERING)
+				H.recovering_by[i] = p; /* who to blame if it stays so */
+			else if (H.recovering_by[i] == p)
+				H.recovering_by[i] = NULL;
+		}
 		node_adopt_preferred(m->preferred, m->preferred_gen, name);
 	} else if (!p->warned_nodes) {
 		log_error("heartbeat: peer %s has %d nodes configured, this instance %d: node states not shared",

@@ -14,6 +14,8 @@
 #     transactions (commit / roll back), its pgbench has 0 failed
 #     transactions, nodes identical.
 #  E. ta restarts: tb runs de_escalation_command; node states agree.
+#     E2: ta is killed while it recovers a node: tb puts the node down
+#     (it would stay "recovering"), recovers it itself; ta, restarted, agrees.
 #  F. SIGTERM of tb: ta hears "leaving" and escalates before the deadtime.
 #  G. a forged heartbeat without the right HMAC is ignored.
 #  The escalation commands also run the sample scripts
@@ -231,6 +233,23 @@ check_eq "E: the node states agree" "$(admin "$A_PORT" 'SHOW NODES' | cut -d'|' 
 	"$(admin "$B_PORT" 'SHOW NODES' | cut -d'|' -f1,4)"
 run_pgbench "E: pgbench through ta after its restart" -c 2 -T 2
 all_same "E"
+
+# E2: ta dies while it recovers a node: tb puts the node down (not "recovering" for good)
+check "E2: DETACH NODE 2 through ta" admin "$A_PORT" 'DETACH NODE 2'
+check "E2: RECOVER NODE 2 through ta" admin "$A_PORT" 'RECOVER NODE 2'
+check "E2: tb shows node 2 recovering" wait_until 3 node_is "$B_PORT" 2 recovering
+chorus_kill9
+check "E2: tb puts node 2 down once ta is dead" wait_until 6 node_is "$B_PORT" 2 down
+check "E2: tb's log says why" grep -q 'node 2: recovering -> down: recovery abandoned: peer ta died' "$B_LOG"
+# what the killed recovery left running: its pg_basebackup, a standby it started
+pkill -f pg_basebackup 2>/dev/null
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(node_dir 2)" -m immediate -w stop >/dev/null 2>&1
+recover "$B_PORT" 2 "E2 (through tb)"
+check "E2: tb shows node 2 up" wait_until 5 node_is "$B_PORT" 2 up
+chorus_start
+check "E2: ta, restarted, shows node 2 up (the peer's newer generation)" wait_until 5 node_is "$A_PORT" 2 up
+run_pgbench "E2: pgbench through ta" -c 2 -T 2
+all_same "E2"
 
 # ---- F ------------------------------------------------------------------------
 
