@@ -180,13 +180,12 @@ void ctlsock_snapshot_post(struct inbox_msg *m);
 /* A NoticeResponse sent before the result. */
 void admin_notice(struct admin_res *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reading a result back (the control socket, ctlsock.c): one value of a
- * DataRow in text format, LEN bytes at P (not NUL-terminated), LEN -1: NULL. */
-#define admin_value tf_value
+/* Reading a result back (the control socket, ctlsock.c): values of a
+ * DataRow in text format (struct tf_value, tablefmt.h). */
 /* The DataRow of R at *POS (start at 0) into VALS (R->cmd->n_cols entries),
  * *POS moved past it.  false at the end (or on a malformed row, which a
  * run function cannot build). */
-bool admin_res_next_row(const struct admin_res *r, size_t *pos, struct admin_value *vals);
+bool admin_res_next_row(const struct admin_res *r, size_t *pos, struct tf_value *vals);
 /* The message of the NoticeResponse of R at *POS (start at 0), *POS moved
  * past it; the pointer is into R->notices.  NULL at the end. */
 const char *admin_res_next_notice(const struct admin_res *r, size_t *pos);

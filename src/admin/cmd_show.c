@@ -487,7 +487,7 @@ struct pool_sum {
 	int64_t n[POOL_NUMS];            /* servers ... max_wait_ms */
 };
 
-static char *value_dup(const struct admin_value *v)
+static char *value_dup(const struct tf_value *v)
 {
 	char *s = malloc((size_t)(v->len > 0 ? v->len : 0) + 1);
 
@@ -499,7 +499,7 @@ static char *value_dup(const struct admin_value *v)
 	return s;
 }
 
-static int64_t value_int(const struct admin_value *v)
+static int64_t value_int(const struct tf_value *v)
 {
 	char text[24];
 	int len = v->len > 0 && v->len < (int)sizeof(text) ? v->len : 0;
@@ -509,7 +509,7 @@ static int64_t value_int(const struct admin_value *v)
 	return strtoll(text, NULL, 10);
 }
 
-static bool value_is(const struct admin_value *v, const char *s)
+static bool value_is(const struct tf_value *v, const char *s)
 {
 	return v->len >= 0 && (size_t)v->len == strlen(s) && memcmp(v->p, s, (size_t)v->len) == 0;
 }
@@ -528,7 +528,7 @@ static int pool_sum_cmp(const void *a, const void *b)
 
 static void finish_pools(struct admin_res *r, const struct admin_res *parts, int n_parts)
 {
-	struct admin_value v[ADMIN_MAX_COLS];
+	struct tf_value v[ADMIN_MAX_COLS];
 	struct pool_sum *sums = NULL;
 	size_t n = 0, cap = 0;
 

@@ -515,7 +515,7 @@ void admin_row_end(struct admin_res *r)
 
 /* ---- reading a result back ---------------------------------------------- */
 
-bool admin_res_next_row(const struct admin_res *r, size_t *pos, struct admin_value *vals)
+bool admin_res_next_row(const struct admin_res *r, size_t *pos, struct tf_value *vals)
 {
 	const uint8_t *p = r->rows.data;
 	size_t end, at = *pos;

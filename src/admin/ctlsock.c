@@ -100,7 +100,7 @@ static void answer(struct tf_out *o, const struct admin_res *r, bool json)
 {
 	struct tf_table t = {
 		.tag = r->cmd->tag,
-		.n_cols = r->cmd->n_cols,
+		.n_cols = r->cmd->n_cols < TF_MAX_COLS ? r->cmd->n_cols : TF_MAX_COLS,
 		.src = r,
 		.next_row = res_next_row,
 		.next_notice = res_next_notice,
