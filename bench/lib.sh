@@ -625,7 +625,7 @@ bench_pgbench_bg() {
 # bench_parse LOG: sets P_TPS P_LAT P_FAILED P_TX (empty if absent) and
 # P_ABORTED from a pgbench log.
 bench_parse() {
-	P_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$1" | head -n 1)
+	P_TPS=$(sed -n -E 's/^tps = ([0-9.]*) \((without initial connection time|including reconnection times)\).*/\1/p' "$1" | head -n 1)
 	P_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$1" | head -n 1)
 	P_FAILED=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$1" | head -n 1)
 	P_TX=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$1" | head -n 1)

@@ -15,6 +15,7 @@
 #   PROTOCOLS  subset/order of: simple extended prepared
 #   POOL_SIZE  server connections per pool for pgbouncer/pgchorus (20)
 #   WARMUP     seconds of unrecorded select-only load before each target (2; 0 = none)
+#   CONNECT=1  a new connection per transaction (pgbench -C): login cost
 #   HANG_GRACE seconds past DURATION after which a stuck pgbench is killed (30)
 #   PGCHORUS   pgchorus binary                               ($TOP/pgchorus)
 #   PGBOUNCER  pgbouncer binary                              (/usr/sbin/pgbouncer)
@@ -25,7 +26,7 @@
 #   KEEP_WORK=1       keep the temporary directory (logs, configs) at exit
 #
 # Output: a report on stdout (machine, versions, results table), progress on
-# stderr, bench/results/pool-<stamp>.csv and bench/results/pool-<stamp>.png.
+# stderr, bench/results/pool-c<clients>[-C]-<stamp>.csv and .png.
 # The whole script is one { ... } block: bash parses it completely before
 # running anything, so editing the file during a run cannot derail that run.
 {
@@ -95,7 +96,7 @@ pgbench:   ${ver_pgbench:-?}
 pgbouncer: ${ver_pgbouncer:-not installed}
 pgpool:    ${ver_pgpool:-not installed}
 pgchorus:  $ver_pgchorus
-workload:  pgbench -n -S -M <protocol> -c $CLIENTS -j $JOBS -T $DURATION, scale $SCALE, 127.0.0.1 TCP
+workload:  pgbench -n -S -M <protocol> -c $CLIENTS -j $JOBS -T $DURATION$( [ "${CONNECT:-0}" = 1 ] && echo " -C (a connection per transaction)"), scale $SCALE, 127.0.0.1 TCP
 pools:     pgbouncer transaction mode, default_pool_size=$POOL_SIZE;
            pgpool raw mode, num_init_children=$(( CLIENTS > 32 ? CLIENTS : 32 )), max_pool=1, connection_cache=on;
            pgchorus transaction mode, pool_size=$POOL_SIZE, workers=0 (= cores)
@@ -193,7 +194,11 @@ EOF
 HANG_GRACE=${HANG_GRACE:-30}
 pgbench_run() { # PORT PROTOCOL SECONDS LOGFILE
 	BG_PIDS=()
-	bench_pgbench_bg "$4" "$1" "$3" -S -M "$2"
+	if [ "${CONNECT:-0}" = 1 ]; then
+		bench_pgbench_bg "$4" "$1" "$3" -S -M "$2" -C
+	else
+		bench_pgbench_bg "$4" "$1" "$3" -S -M "$2"
+	fi
 	wait "${BG_PIDS[0]}"
 	local rc=$?
 	BG_PIDS=()
@@ -310,8 +315,9 @@ valid_tps() {
 }
 
 mkdir -p "$RESULTS_DIR"
-CSV="$RESULTS_DIR/pool-$STAMP.csv"
-PNG="$RESULTS_DIR/pool-$STAMP.png"
+NAME=pool-c$CLIENTS$( [ "${CONNECT:-0}" = 1 ] && echo "-C")-$STAMP
+CSV="$RESULTS_DIR/$NAME.csv"
+PNG="$RESULTS_DIR/$NAME.png"
 DAT="$WORK/out/tps.dat"
 
 echo "date,target,protocol,clients,jobs,duration_s,scale,tps,latency_ms,failed,aborted_clients,transactions,valid,other_cpu_pct,proxy_cpu_s,cpu_s_per_10k_tx,ratio_tps_vs_pgbouncer,ratio_tps_vs_direct,note" >"$CSV"
@@ -404,7 +410,7 @@ if command -v gnuplot >/dev/null; then
 	gnuplot >"$WORK/out/gnuplot.log" 2>&1 <<EOF && [ -s "$PNG" ] && chart_ok=1
 set terminal $term
 set output '$PNG'
-set title "pgbench -S (select only), $CLIENTS clients, ${DURATION} s per run, scale $SCALE\n$(nproc) CPUs, $cpu_model, $(date -u '+%Y-%m-%d')"
+set title "pgbench -S (select only)$( [ "${CONNECT:-0}" = 1 ] && echo " -C"), $CLIENTS clients, ${DURATION} s per run, scale $SCALE\n$(nproc) CPUs, $cpu_model, $(date -u '+%Y-%m-%d')"
 set ylabel 'transactions per second'
 set yrange [0:*]
 set xrange [-0.6:$ntarget - 0.4]
