@@ -520,7 +520,7 @@ bench_start_pgchorus() {
 listen_addresses = "127.0.0.1";
 port = $TARGET_PORT;
 unix_socket_dir = "$d";
-workers = 0;
+workers = ${PGCHORUS_WORKERS:-0};
 EOF
 		cat
 		cat <<EOF

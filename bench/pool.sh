@@ -16,6 +16,7 @@
 #   POOL_SIZE  server connections per pool for pgbouncer/pgchorus (20)
 #   WARMUP     seconds of unrecorded select-only load before each target (2; 0 = none)
 #   CONNECT=1  a new connection per transaction (pgbench -C): login cost
+#   PGCHORUS_WORKERS  pgchorus' workers (0 = one per core, the default): scaling runs
 #   HANG_GRACE seconds past DURATION after which a stuck pgbench is killed (30)
 #   PGCHORUS   pgchorus binary                               ($TOP/pgchorus)
 #   PGBOUNCER  pgbouncer binary                              (/usr/sbin/pgbouncer)
