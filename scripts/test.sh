@@ -18,6 +18,12 @@
 # line "N passed, N failed" over unit tests and integration checks.  A sanitizer
 # report (ASan, LSan, UBSan) written during a test counts as a failed check.
 # Exit status 0 only when nothing failed.
+#
+# Known intermittent failures: a test named in test/integration/FLAKY (with
+# the bug's description) that fails is said to ("# FLAKY: ..."), its output
+# is kept as NAME.first.out in the run directory, and it runs once more; the
+# second run's checks count.  A sanitizer report is never retried.  The list
+# is for bugs being hunted, not for tests to forget.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,8 +150,15 @@ reap_leftovers() {
 	: >"$PGCHORUS_TEST_REGISTRY"
 }
 
+# is_flaky NAME: the test is listed in test/integration/FLAKY (a known
+# intermittent bug, with its description there)
+is_flaky() {
+	[ -f test/integration/FLAKY ] && grep -q "^$1 " test/integration/FLAKY
+}
+
+FLAKES=()
 run_integration() {
-	local t name out err rc o n start secs ran=0
+	local t name out err rc o n start secs ran=0 attempt
 	for t in test/integration/[0-9][0-9]_*.sh; do
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
@@ -153,40 +166,59 @@ run_integration() {
 		out=$RUN_DIR/$name.out
 		err=$RUN_DIR/$name.err
 		ran=$((ran + 1))
+		attempt=1
 		echo "=== $name"
-		start=$(date +%s)
-		set +e
-		if [ "${VERBOSE:-0}" = 1 ]; then
-			timeout -k 20 "$TEST_TIMEOUT" bash "$t" 2> >(tee "$err" >&2) | tee "$out"
-		else
-			timeout -k 20 "$TEST_TIMEOUT" bash "$t" 2>"$err" | tee "$out"
-		fi
-		rc=${PIPESTATUS[0]}
-		set -e
-		secs=$(($(date +%s) - start))
-		o=$(grep -c '^ok - ' "$out" || true)
-		n=$(grep -c '^not ok - ' "$out" || true)
-		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			echo "not ok - $name: timed out after ${TEST_TIMEOUT}s"
-			n=$((n + 1))
-		elif [ "$rc" -ne 0 ] && [ "$n" -eq 0 ]; then
-			echo "not ok - $name: exited with status $rc"
-			n=1
-		elif [ "$o" -eq 0 ] && [ "$n" -eq 0 ]; then
-			echo "not ok - $name: made no check"
-			n=1
-		fi
-		if [ "$n" -gt 0 ] && [ "${VERBOSE:-0}" != 1 ] && [ -s "$err" ]; then
-			echo "# --- last lines of $name's standard error ---"
-			tail -n 30 "$err" | sed 's/^/#   /'
-		fi
-		reap_leftovers
-		sanitizer_reports "$name"
-		n=$((n + SAN_FOUND))
-		passed=$((passed + o))
-		failed=$((failed + n))
-		echo "# $name: $o ok, $n not ok (${secs}s)"
+		while :; do
+			start=$(date +%s)
+			set +e
+			if [ "${VERBOSE:-0}" = 1 ]; then
+				timeout -k 20 "$TEST_TIMEOUT" bash "$t" 2> >(tee "$err" >&2) | tee "$out"
+			else
+				timeout -k 20 "$TEST_TIMEOUT" bash "$t" 2>"$err" | tee "$out"
+			fi
+			rc=${PIPESTATUS[0]}
+			set -e
+			secs=$(($(date +%s) - start))
+			o=$(grep -c '^ok - ' "$out" || true)
+			n=$(grep -c '^not ok - ' "$out" || true)
+			if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+				echo "not ok - $name: timed out after ${TEST_TIMEOUT}s"
+				n=$((n + 1))
+			elif [ "$rc" -ne 0 ] && [ "$n" -eq 0 ]; then
+				echo "not ok - $name: exited with status $rc"
+				n=1
+			elif [ "$o" -eq 0 ] && [ "$n" -eq 0 ]; then
+				echo "not ok - $name: made no check"
+				n=1
+			fi
+			if [ "$n" -gt 0 ] && [ "${VERBOSE:-0}" != 1 ] && [ -s "$err" ]; then
+				echo "# --- last lines of $name's standard error ---"
+				tail -n 30 "$err" | sed 's/^/#   /'
+			fi
+			reap_leftovers
+			sanitizer_reports "$name"
+			n=$((n + SAN_FOUND))
+			if [ "$n" -gt 0 ] && [ "$attempt" = 1 ] && [ "$SAN_FOUND" -eq 0 ] && is_flaky "$name"; then
+				# A known intermittent failure (test/integration/FLAKY): said, its
+				# output kept, and the test run once more; the second run counts.
+				echo "# FLAKY: $name: $n not ok on its first run ($(grep "^$name " test/integration/FLAKY | cut -d' ' -f2-));" \
+					"output in $RUN_DIR/$name.first.out; running it once more"
+				mv "$out" "$RUN_DIR/$name.first.out"
+				mv "$err" "$RUN_DIR/$name.first.err"
+				FLAKES+=("$name")
+				attempt=2
+				echo "=== $name (second run)"
+				continue
+			fi
+			passed=$((passed + o))
+			failed=$((failed + n))
+			echo "# $name: $o ok, $n not ok (${secs}s)"
+			break
+		done
 	done
+	if [ "${#FLAKES[@]}" -gt 0 ]; then
+		echo "# known intermittent failures seen in this run (counted by their second run): ${FLAKES[*]}"
+	fi
 	if [ "$ran" -eq 0 ]; then
 		echo "not ok - no integration test matches '$PATTERN'"
 		failed=$((failed + 1))
