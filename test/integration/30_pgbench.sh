@@ -22,7 +22,8 @@ max_backends=0
 sample_backends() {
 	local n
 	while sleep 0.3; do
-		n=$(node_sql 0 "select count(*) from pg_stat_activity where backend_type = 'client backend' and datname = 'postgres' and pid <> pg_backend_pid()" 2>/dev/null) || continue
+		# pgchorus' own health checks and an earlier sample's psql still exiting are not pooled servers
+		n=$(node_sql 0 "select count(*) from pg_stat_activity where backend_type = 'client backend' and datname = 'postgres' and pid <> pg_backend_pid() and application_name not in ('pgchorus_health', 'psql')" 2>/dev/null) || continue
 		echo "$n"
 	done
 }
