@@ -81,22 +81,7 @@ BENCH_NODES_DOWN=bench_node_down
 bench_versions
 ver_pgbouncer=
 [ -x "$PGBOUNCER" ] && ver_pgbouncer=$("$PGBOUNCER" --version 2>&1 | first_line)
-ver_pgchorus=
-PGCHORUS_SANITIZED=0
-if [ -x "$PGCHORUS" ]; then
-	out=$(cd "$WORK" && timeout 5 "$PGCHORUS" --version 2>/dev/null)
-	if [ $? -eq 0 ] && printf '%s' "$out" | grep -q '[0-9]'; then
-		ver_pgchorus="$(printf '%s\n' "$out" | first_line)${ver_git:+ (git $ver_git)}"
-	fi
-	[ -n "$ver_pgchorus" ] || ver_pgchorus="git ${ver_git:-unknown} (no --version)"
-	ver_pgchorus="$ver_pgchorus, binary of $(date -u -r "$PGCHORUS" '+%Y-%m-%d %H:%M UTC')"
-	if grep -q -a -m 1 __asan_init "$PGCHORUS" 2>/dev/null; then
-		PGCHORUS_SANITIZED=1
-		ver_pgchorus="$ver_pgchorus; SANITIZER BUILD (AddressSanitizer)"
-	fi
-else
-	ver_pgchorus="not built ($PGCHORUS missing); git ${ver_git:-unknown}"
-fi
+bench_pgchorus_version
 
 cat <<EOF
 == pgchorus idle-connection memory benchmark (bench/idle.sh) ==

@@ -682,3 +682,26 @@ bench_gnuplot_term() {
 		echo "png size $1,$2"
 	fi
 }
+
+# bench_pgchorus_version: ver_pgchorus (its --version, the git tag of the tree
+# and the binary's date) and PGCHORUS_SANITIZED (1 for an AddressSanitizer
+# build, whose memory and speed figures measure the sanitizer).  After
+# bench_versions (ver_git) and bench_setup_work (WORK).
+bench_pgchorus_version() {
+	ver_pgchorus=
+	PGCHORUS_SANITIZED=0
+	if [ -x "$PGCHORUS" ]; then
+		out=$(cd "$WORK" && timeout 5 "$PGCHORUS" --version 2>/dev/null)
+		if [ $? -eq 0 ] && printf '%s' "$out" | grep -q '[0-9]'; then
+			ver_pgchorus="$(printf '%s\n' "$out" | first_line)${ver_git:+ (git $ver_git)}"
+		fi
+		[ -n "$ver_pgchorus" ] || ver_pgchorus="git ${ver_git:-unknown} (no --version)"
+		ver_pgchorus="$ver_pgchorus, binary of $(date -u -r "$PGCHORUS" '+%Y-%m-%d %H:%M UTC')"
+		if grep -q -a -m 1 __asan_init "$PGCHORUS" 2>/dev/null; then
+			PGCHORUS_SANITIZED=1
+			ver_pgchorus="$ver_pgchorus; SANITIZER BUILD (AddressSanitizer)"
+		fi
+	else
+		ver_pgchorus="not built ($PGCHORUS missing); git ${ver_git:-unknown}"
+	fi
+}

@@ -141,34 +141,11 @@ start_direct() {
 }
 
 start_pgbouncer() {
-	local d=$WORK/pgbouncer
-	[ -x "$PGBOUNCER" ] || { START_ERR="$PGBOUNCER not found"; return 1; }
-	mkdir -p "$d"
-	bench_free_port TARGET_PORT
-	printf '"postgres" ""\n' >"$d/userlist.txt"
-	cat >"$d/pgbouncer.ini" <<EOF
-[databases]
-* = host=127.0.0.1 port=$NODE_PORT
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $TARGET_PORT
-unix_socket_dir = $d
-pidfile = $d/pgbouncer.pid
-logfile = $d/pgbouncer.log
-auth_type = trust
-auth_file = $d/userlist.txt
-admin_users = postgres
+	bench_start_pgbouncer "$WORK/pgbouncer" 15 "$NODE_PORT" <<EOF
 pool_mode = transaction
 default_pool_size = $POOL_SIZE
 max_client_conn = 1000
-log_connections = 0
-log_disconnections = 0
 EOF
-	bench_chown "$d"
-	# pgbouncer: SIGTERM = immediate shutdown
-	bench_start_proxy "$d/stderr.log" TERM "$PGBOUNCER" "$d/pgbouncer.ini"
-	proxy_wait pgbouncer "$d/pgbouncer.log" 15
 }
 
 start_pgpool() {
