@@ -628,9 +628,23 @@ static uint64_t sum_stat(size_t offset)
 #define SUM(field) sum_stat(offsetof(struct worker_stats, field))
 #define SUM_AT(field, i) sum_stat(offsetof(struct worker_stats, field) + (size_t)(i) * sizeof(_Atomic uint64_t))
 
+/* The upper bound (ms) of the bucket of LAT where 99% of the COUNT are
+ * reached; -1 beyond the last bound. */
+static double p99_ms(const uint64_t *lat, uint64_t count)
+{
+	uint64_t cum = 0;
+
+	for (int b = 0; b < STAT_LAT_BUCKETS; b++) {
+		cum += lat[b];
+		if ((double)cum >= 0.99 * (double)count)
+			return stat_lat_bounds[b] * 1000.0;
+	}
+	return -1;
+}
+
 static void show_totals(struct admin_res *r, const int64_t *args)
 {
-	uint64_t buckets[STAT_LAT_BUCKETS + 1], count = 0, errors = 0, cum = 0, statements = 0;
+	uint64_t buckets[STAT_LAT_BUCKETS + 1], count = 0, errors = 0, statements = 0;
 	int n_nodes = nodes_count();
 
 	(void)args;
@@ -664,17 +678,11 @@ static void show_totals(struct admin_res *r, const int64_t *args)
 	admin_put_int(r, (int64_t)SUM(aborts));
 	admin_put_int(r, (int64_t)errors);
 	if (count) {
-		int b;
+		double p99 = p99_ms(buckets, count);
 
 		admin_put_float(r, (double)SUM(lat_sum_us) / 1000.0 / (double)count);
-		/* p99: the upper bound of the bucket where the count passes 99% */
-		for (b = 0; b <= STAT_LAT_BUCKETS; b++) {
-			cum += buckets[b];
-			if ((double)cum >= 0.99 * (double)count)
-				break;
-		}
-		if (b < STAT_LAT_BUCKETS)
-			admin_put_float(r, stat_lat_bounds[b] * 1000.0);
+		if (p99 >= 0)
+			admin_put_float(r, p99);
 		else
 			admin_put_null(r); /* beyond the last bound */
 	} else {
@@ -712,20 +720,6 @@ static void db_sum_add(struct db_sum *d, const struct stat_db_node *c)
 	d->time_us += load(&c->time_us);
 	for (int b = 0; b <= STAT_LAT_BUCKETS; b++)
 		d->lat[b] += load(&c->lat_bucket[b]);
-}
-
-/* The upper bound (ms) of the bucket of LAT where 99% of the COUNT are
- * reached; -1 beyond the last bound. */
-static double p99_ms(const uint64_t *lat, uint64_t count)
-{
-	uint64_t cum = 0;
-
-	for (int b = 0; b < STAT_LAT_BUCKETS; b++) {
-		cum += lat[b];
-		if ((double)cum >= 0.99 * (double)count)
-			return stat_lat_bounds[b] * 1000.0;
-	}
-	return -1;
 }
 
 static int name_cmp(const void *a, const void *b)
