@@ -16,6 +16,8 @@
 
 #define PGC_MAX_NODES 64
 #define PGC_MAX_PEERS 16
+/* pipeline_depth: at most this many clients' statements queued on one server */
+#define PIPELINE_DEPTH_MAX 8
 
 enum pool_mode {
 	POOL_MODE_SESSION,
@@ -111,6 +113,7 @@ struct config {
 	enum run_mode mode;
 	enum pool_mode pool_mode;
 	int pool_size;              /* per (database, user, node) */
+	int pipeline_depth;         /* clients' statements queued on one server (1 = off; pipeline.c) */
 	int max_client_conn;
 	char *server_reset_query;   /* session mode; "" = none */
 	int max_prepared_statements;/* per server connection cache (transaction mode) */

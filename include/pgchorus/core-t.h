@@ -43,6 +43,7 @@ enum client_state {
 	CL_IDLE,        /* logged in, holds no server */
 	CL_WAIT,        /* has a message to send, waiting for a server */
 	CL_ACTIVE,      /* linked to a server */
+	CL_PIPED,       /* its statement was sent behind another client's on a server (pipeline.c) */
 	CL_CLOSING,     /* handle closing; freed in the close callback */
 };
 
@@ -67,6 +68,7 @@ struct admin_session;
 struct client_stmt {
 	uint64_t hash;          /* of the Parse body after the name: query + parameter types */
 	uint32_t body_len;
+	uint8_t pipe_safe;      /* pipeline.c: 0 not known yet, 1 may be pipelined, 2 may not */
 	uint8_t body[];         /* Parse body after the statement name */
 };
 
@@ -105,6 +107,7 @@ struct client {
 	bool ssl_requested;              /* SSLRequest already answered */
 	bool gss_requested;              /* GSSENCRequest already answered */
 	bool fwd_drop;                   /* the rest of the message (fwd_remaining) is dropped */
+	bool cancel_pending;             /* a cancel came while CL_PIPED: sent when its statement runs */
 	union {                          /* TCP peer address (hba); 28 bytes, not a sockaddr_storage's 128 */
 		struct sockaddr sa;
 		struct sockaddr_in in4;
@@ -128,7 +131,12 @@ struct server {
 	uint64_t state_since;
 	struct iobuf in;
 	struct buf scratch;              /* messages pgchorus writes to this server */
-	struct client *client;           /* SV_ACTIVE */
+	struct client *client;           /* SV_ACTIVE; NULL there only while answering a client that left (pipeline.c) */
+	/* pipeline.c: clients whose statement was sent behind the current one,
+	 * in order; a NULL entry is a client that left (its answer is dropped). */
+	struct client *piped[PIPELINE_DEPTH_MAX - 1];
+	uint8_t n_piped;
+	bool pipe_ok;                    /* the client runs one autocommit statement: others may queue */
 	struct restrack rt;
 	uint32_t be_pid;
 	uint32_t be_key;

@@ -20,6 +20,8 @@ void pool_cancel_wait(struct client *c);
 /* The client is done with S (transaction end or client close); RESET runs
  * server_reset_query first (session pooling). */
 void pool_release(struct server *s, bool reset);
+/* Stats: client C (NULL if it left) is done with S (its transaction ended). */
+void pool_count_txn(struct server *s, struct client *c);
 /* S logged in or finished its reset: hand it to a waiter or make it idle. */
 void pool_server_ready(struct server *s);
 /* S is closing: forget it; open a replacement if clients wait. */

@@ -15,6 +15,8 @@ void server_close(struct server *s, const char *reason);
 void server_link(struct server *s, struct client *c);
 /* Unlink S from its client (pool bookkeeping is the caller's). */
 void server_unlink(struct server *s);
+/* Does C expect a tracked parameter value S does not have? */
+bool server_params_differ(const struct server *s, const struct client *c);
 /* S goes into its pool's idle list (the pool's bookkeeping is the caller's). */
 void server_set_idle(struct server *s);
 /* Start the reset query (session pooling) and go idle when done. */

@@ -82,6 +82,7 @@ struct worker_stats {
 	_Atomic uint64_t clients_accepted;
 	_Atomic uint64_t servers_opened;
 	_Atomic uint64_t transactions;     /* server connections given back (pool mode) */
+	_Atomic uint64_t pipelined;        /* statements queued behind another client's (pipeline.c) */
 	_Atomic uint64_t units;            /* replication: client units answered */
 	_Atomic uint64_t commits_2pc;      /* replication: COMMIT PREPARED everywhere */
 	_Atomic uint64_t aborts;           /* replication: transactions rolled back by pgchorus */

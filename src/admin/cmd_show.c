@@ -231,6 +231,8 @@ static const char *client_state_str(enum client_state st)
 		return "wait";
 	case CL_ACTIVE:
 		return "active";
+	case CL_PIPED:
+		return "piped";
 	case CL_CLOSING:
 		return "closing";
 	}

@@ -14,6 +14,7 @@
 #include "pgchorus/intern.h"
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
+#include "pgchorus/pipeline.h"
 #include "pgchorus/pool.h"
 #include "pgchorus/rsess.h"
 #include "pgchorus/server.h"
@@ -24,19 +25,21 @@
 
 static const char *const client_state_names[] = {
 	[CL_STARTUP] = "startup", [CL_AUTH] = "auth", [CL_LOGIN_WAIT] = "login-wait", [CL_LOGIN] = "login",
-	[CL_IDLE] = "idle", [CL_WAIT] = "wait", [CL_ACTIVE] = "active", [CL_CLOSING] = "closing",
+	[CL_IDLE] = "idle", [CL_WAIT] = "wait", [CL_ACTIVE] = "active", [CL_PIPED] = "piped",
+	[CL_CLOSING] = "closing",
 };
 
 void client_set_state(struct client *c, enum client_state st)
 {
-	static const uint8_t allowed[] = {
+	static const uint16_t allowed[] = {
 		[CL_STARTUP] = 1 << CL_AUTH | 1 << CL_LOGIN_WAIT | 1 << CL_IDLE | 1 << CL_CLOSING,
 		[CL_AUTH] = 1 << CL_LOGIN_WAIT | 1 << CL_IDLE | 1 << CL_CLOSING,
 		[CL_LOGIN_WAIT] = 1 << CL_LOGIN | 1 << CL_CLOSING,
 		[CL_LOGIN] = 1 << CL_IDLE | 1 << CL_ACTIVE | 1 << CL_CLOSING,
 		[CL_IDLE] = 1 << CL_WAIT | 1 << CL_ACTIVE | 1 << CL_CLOSING,
 		[CL_WAIT] = 1 << CL_ACTIVE | 1 << CL_CLOSING,
-		[CL_ACTIVE] = 1 << CL_IDLE | 1 << CL_WAIT | 1 << CL_CLOSING,
+		[CL_ACTIVE] = 1 << CL_IDLE | 1 << CL_WAIT | 1 << CL_PIPED | 1 << CL_CLOSING,
+		[CL_PIPED] = 1 << CL_ACTIVE | 1 << CL_CLOSING,
 		[CL_CLOSING] = 0,
 	};
 
@@ -126,6 +129,10 @@ static void client_drop_server(struct client *c)
 	}
 	if (!s)
 		return;
+	if (s->client != c || s->n_piped) {
+		pipe_leave(c); /* others' statements are queued on it */
+		return;
+	}
 	if (server_is_clean(s) && c->state != CL_LOGIN) {
 		pool_release(s, !c->txn_pooling);
 	} else {
@@ -215,7 +222,7 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 void client_resume(struct client *c)
 {
 	if (c->reading || c->state == CL_CLOSING || c->state == CL_WAIT || c->state == CL_LOGIN_WAIT ||
-	    c->state == CL_LOGIN)
+	    c->state == CL_LOGIN || c->state == CL_PIPED)
 		return;
 	if (c->srv && pstream_busy(&c->srv->ps))
 		return;
@@ -238,7 +245,7 @@ static void client_on_drain(struct pstream *ps)
 		rsess_client_drained(c);
 		return;
 	}
-	if (c->srv) {
+	if (c->srv && c->srv->client == c) {
 		server_resume(c->srv);
 		if (c->srv->in.data)
 			server_process(c->srv);

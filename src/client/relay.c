@@ -11,6 +11,7 @@
 #include "pgchorus/log.h"
 #include "pgchorus/msg.h"
 #include "pgchorus/outv.h"
+#include "pgchorus/pipeline.h"
 #include "pgchorus/pool.h"
 #include "pgchorus/prepared.h"
 #include "pgchorus/rsess.h"
@@ -96,6 +97,14 @@ void client_process(struct client *c)
 		rsess_process(c);
 		return;
 	}
+	if (c->state == CL_PIPED || (s && s->n_piped)) {
+		/* Its statement is queued, or others are queued behind it
+		 * (pipeline.c): what it sends now waits for its ReadyForQuery. */
+		client_pause(c);
+		return;
+	}
+	if (s && s->pipe_ok && c->in.data && c->in.start < c->in.end)
+		s->pipe_ok = false; /* a second statement: nobody may queue behind it */
 	outv_init(&ov, &c->in, &w->bp, s ? &s->scratch : NULL, s ? &s->ps : NULL);
 	while ((c->state == CL_ACTIVE || c->state == CL_IDLE) && c->in.data && ov.pos < c->in.end) {
 		uint32_t avail = outv_avail(&ov);
@@ -158,6 +167,13 @@ void client_process(struct client *c)
 			if ((r = outv_flush(&ov)) < 0)
 				break;
 			c->local_batch = false;
+			if ((s = pipe_join(c)) != NULL) {
+				/* queued behind another client's statement: sent now */
+				client_set_state(c, CL_ACTIVE);
+				if ((r = outv_retarget(&ov, &s->scratch, &s->ps)) < 0)
+					break;
+				continue;
+			}
 			client_set_state(c, CL_WAIT);
 			s = pool_acquire(c->pool, c);
 			if (c->state == CL_CLOSING)
@@ -167,6 +183,8 @@ void client_process(struct client *c)
 				return;
 			}
 			client_set_state(c, CL_ACTIVE);
+			/* One autocommit statement: others may queue behind it when the pool is full. */
+			s->pipe_ok = w->cfg->pipeline_depth > 1 && c->txn_pooling && pipe_unit_safe(c);
 			if ((r = outv_retarget(&ov, &s->scratch, &s->ps)) < 0)
 				break;
 			continue;
@@ -215,6 +233,10 @@ void client_process(struct client *c)
 			server_close(s, "write failed");
 			client_server_lost(c, "server connection lost");
 		}
+		return;
+	}
+	if (s && c->srv == s && s->client != c) {
+		client_set_state(c, CL_PIPED); /* its turn comes at the previous one's ReadyForQuery */
 		return;
 	}
 	if (s && c->srv == s && pstream_busy(&s->ps))

@@ -651,7 +651,7 @@ static bool read_health(const struct loader *ld, const config_setting_t *g, stru
 
 enum setting_id {
 	S_LISTEN_ADDRESSES, S_PORT, S_UNIX_SOCKET_DIR, S_UNIX_SOCKET_MODE, S_WORKERS,
-	S_MODE, S_POOL_MODE, S_POOL_SIZE, S_MAX_CLIENT_CONN, S_SERVER_RESET_QUERY,
+	S_MODE, S_POOL_MODE, S_POOL_SIZE, S_PIPELINE_DEPTH, S_MAX_CLIENT_CONN, S_SERVER_RESET_QUERY,
 	S_MAX_PREPARED_STATEMENTS, S_IGNORE_STARTUP_PARAMETERS, S_VOLATILE_FUNCTIONS, S_IMMUTABLE_FUNCTIONS,
 	S_WRITING_FUNCTIONS,
 	S_LOAD_BALANCE, S_ON_MISMATCH, S_INSTANCE_NAME, S_RESOLVER_USER, S_RESOLVER_PASSWORD,
@@ -683,6 +683,7 @@ static const char *const setting_names[S_COUNT] = {
 	[S_MODE] = "mode",
 	[S_POOL_MODE] = "pool_mode",
 	[S_POOL_SIZE] = "pool_size",
+	[S_PIPELINE_DEPTH] = "pipeline_depth",
 	[S_MAX_CLIENT_CONN] = "max_client_conn",
 	[S_SERVER_RESET_QUERY] = "server_reset_query",
 	[S_MAX_PREPARED_STATEMENTS] = "max_prepared_statements",
@@ -783,6 +784,8 @@ static bool read_setting(const struct loader *ld, enum setting_id id, const conf
 		return true;
 	case S_POOL_SIZE:
 		return read_int(ld, s, name, 1, 100000, &cfg->pool_size);
+	case S_PIPELINE_DEPTH:
+		return read_int(ld, s, name, 1, PIPELINE_DEPTH_MAX, &cfg->pipeline_depth);
 	case S_MAX_CLIENT_CONN:
 		return read_int(ld, s, name, 1, 10000000, &cfg->max_client_conn);
 	case S_SERVER_RESET_QUERY:
@@ -1083,6 +1086,7 @@ static struct config *config_defaults(const char *path)
 	cfg->mode = RUN_MODE_POOL;
 	cfg->pool_mode = POOL_MODE_TRANSACTION;
 	cfg->pool_size = 20;
+	cfg->pipeline_depth = 1;
 	cfg->max_client_conn = 10000;
 	cfg->server_reset_query = strdup("DISCARD ALL");
 	cfg->max_prepared_statements = 1000;

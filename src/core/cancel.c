@@ -126,6 +126,10 @@ void cancel_execute(struct worker *w, uint32_t pid, uint32_t key)
 		return;
 	}
 	s = c->srv;
+	if (c->state == CL_PIPED) {
+		c->cancel_pending = true; /* queued behind another client's statement (pipeline.c) */
+		return;
+	}
 	if (!s || s->state != SV_ACTIVE || !s->be_pid)
 		return; /* nothing running */
 	log_info("C-%p %s/%s: forwarding cancel request to node %d backend %u", (void *)c, c->database,

@@ -221,6 +221,8 @@ bool metrics_render(struct buf *b)
 	ok &= render_counter(b, "pgchorus_servers_opened_total", "server connections opened", SUM(servers_opened));
 	ok &= render_counter(b, "pgchorus_pool_transactions_total", "server connections given back to a pool",
 			     SUM(transactions));
+	ok &= render_counter(b, "pgchorus_pipelined_total",
+			     "statements sent behind another client's on a busy server (pipeline_depth)", SUM(pipelined));
 	ok &= render_counter(b, "pgchorus_units_total", "replication: client units (statements, extended-protocol "
 			     "groups) answered", SUM(units));
 	ok &= render_counter(b, "pgchorus_2pc_commits_total", "replication: transactions committed with two-phase "

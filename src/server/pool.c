@@ -258,7 +258,7 @@ void pool_server_ready(struct server *s)
 	server_resume(s); /* notice a node closing the connection */
 }
 
-void pool_release(struct server *s, bool reset)
+void pool_count_txn(struct server *s, struct client *c)
 {
 	struct worker *w = s->w;
 	uint64_t now = worker_now(w);
@@ -275,8 +275,16 @@ void pool_release(struct server *s, bool reset)
 		stat_add(&cell->time_us, (now - s->state_since) * 1000);
 		stat_lat_add(cell->lat_bucket, (now - s->state_since) * 1000);
 	}
-	if (s->client)
-		client_stat_bytes(s->client);
+	if (c)
+		client_stat_bytes(c);
+}
+
+void pool_release(struct server *s, bool reset)
+{
+	struct worker *w = s->w;
+	uint64_t now = worker_now(w);
+
+	pool_count_txn(s, s->client);
 	if (w->cfg->server_lifetime > 0 && now - s->created > (uint64_t)(w->cfg->server_lifetime * 1000))
 		s->close_on_release = true;
 	if (reset) {

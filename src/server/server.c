@@ -14,6 +14,7 @@
 #include "pgchorus/msg.h"
 #include "pgchorus/node.h"
 #include "pgchorus/outv.h"
+#include "pgchorus/pipeline.h"
 #include "pgchorus/pool.h"
 #include "pgchorus/prepared.h"
 #include "pgchorus/rsess.h"
@@ -111,6 +112,7 @@ void server_close(struct server *s, const char *reason)
 		return;
 	log_debug("S-%p node %d %s/%s: closing: %s", (void *)s, s->pool->node, s->pool->database,
 		  s->pool->user, reason);
+	pipe_server_closing(s);
 	server_unlink(s);
 	pool_server_gone(s); /* looks at the state the server was in */
 	server_set_state(s, SV_CLOSING);
@@ -155,7 +157,7 @@ void server_unlink(struct server *s)
 		rsess_server_gone(c, s);
 }
 
-static bool server_params_differ(const struct server *s, const struct client *c)
+bool server_params_differ(const struct server *s, const struct client *c)
 {
 	for (int i = 0; i < TP_COUNT; i++)
 		if (c->params[i] && (!s->params[i] || strcmp(c->params[i], s->params[i]) != 0))
@@ -197,6 +199,7 @@ void server_link(struct server *s, struct client *c)
 
 	s->client = c;
 	c->srv = s;
+	s->pipe_ok = false;
 	server_set_state(s, SV_ACTIVE);
 	if (!server_params_differ(s, c)) {
 		server_resume(s);
@@ -401,12 +404,21 @@ static inline bool server_needs_whole(const struct server *s, uint8_t type)
 	return type == 'Z' || type == 'S';
 }
 
+/* Clients that finished on S while other clients' answers were read (pipeline.c). */
+static void server_release_done(struct client **done, int n)
+{
+	for (int i = 0; i < n; i++)
+		pipe_released(done[i]);
+}
+
 void server_process(struct server *s)
 {
 	struct client *c = s->client;
+	struct client *done[PIPELINE_DEPTH_MAX];
 	struct worker *w = s->w;
 	struct outv ov;
 	bool txn_done = false;
+	int n_done = 0;
 	int r = 0;
 
 	if (c && c->rs && s->state == SV_ACTIVE && c->state != CL_LOGIN) {
@@ -494,9 +506,8 @@ void server_process(struct server *s)
 					int ti = tracked_param_index(name);
 
 					server_set_param(s, name, value);
-					if (v == RT_FORWARD && ti >= 0 && s->params[ti]) {
+					if (v == RT_FORWARD && ti >= 0 && s->params[ti] && c)
 						client_set_param(c, ti, s->params[ti]);
-					}
 				}
 			} else if (type == 'Z') {
 				s->txn_status = (char)outv_cur(&ov)[5];
@@ -511,10 +522,35 @@ void server_process(struct server *s)
 				s->fwd_remaining = len - avail;
 				s->fwd_drop = v != RT_FORWARD;
 			}
+			if (type == 'Z' && v == RT_FORWARD && s->n_piped) {
+				/* The current client's statement is answered; the next queued one's answers follow. */
+				if ((r = outv_flush(&ov)) < 0)
+					break;
+				if (s->txn_status != 'I') {
+					/* Cannot happen for the statements pipe_sql_safe() admits.  The queued
+					 * ones ran inside this transaction: closing rolls them back. */
+					log_error("S-%p: a pipelined statement left a transaction open; closing the connection",
+						  (void *)s);
+					server_unlink(s);
+					server_close(s, "pipelined statement left a transaction open");
+					if (c)
+						client_server_lost(c, "server connection lost");
+					server_release_done(done, n_done);
+					return;
+				}
+				done[n_done] = pipe_next(s);
+				if (done[n_done])
+					n_done++;
+				c = s->client;
+				if ((r = outv_retarget(&ov, c ? &c->scratch : NULL, c ? &c->ps : NULL)) < 0)
+					break;
+			}
 			if (s->rt.count) {
 				uint8_t k;
 
 				while ((k = rt_pop_synth(&s->rt)) != 0) {
+					if (!c)
+						continue; /* the client left: nobody to answer */
 					if (!msg_empty(&c->scratch, k == RT_SYNTH_PARSE ? '1' : '3'))
 						break;
 					if ((r = outv_take_gen(&ov)) < 0)
@@ -532,11 +568,18 @@ void server_process(struct server *s)
 	if (r >= 0)
 		r = outv_flush(&ov);
 	if (r < 0) {
-		if (c && s->client == c) {
+		bool others = c && s->client == c && s->n_piped;
+
+		if (others) {
+			client_close(c, NULL, "write failed"); /* gives up its place; the others go on */
+		} else if (c && s->client == c) {
 			server_unlink(s);
 			server_close(s, "client write failed");
 			client_close(c, NULL, "write failed");
 		}
+		server_release_done(done, n_done);
+		if (others && s->state == SV_ACTIVE && s->in.data && iobuf_avail(&s->in))
+			server_process(s);
 		return;
 	}
 	if (c && s->client == c && pstream_busy(&c->ps))
@@ -546,7 +589,14 @@ void server_process(struct server *s)
 			client_login_done(c);
 		else
 			client_txn_done(c);
+	} else if (txn_done && !c && !s->client && s->state == SV_ACTIVE) {
+		/* Answered a client that left while its statement was queued. */
+		if (server_is_clean(s))
+			pool_release(s, false);
+		else
+			server_close(s, "client went away during a transaction");
 	}
+	server_release_done(done, n_done);
 	/* Released to the pool with bytes still buffered (e.g. a notice): handle them. */
 	if (s->state == SV_IDLE && s->in.data && iobuf_avail(&s->in))
 		server_process(s);

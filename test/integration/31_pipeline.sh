@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# 31_pipeline: pipeline_depth = 8 on a pool of 2 server connections: pgbench
+# -S in the simple, extended and prepared protocols and tpcb-like run with 0
+# failures and balances that add up; psycopg clients each get their own
+# answers, failing statements and clients that leave mid-statement disturb
+# nobody, autocommit INSERTs never end up in another client's rolled-back
+# transaction block, short statements are not queued behind pg_sleep(3),
+# and pgchorus_pipelined_total counts the queued statements.
+# shellcheck source=test/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+cluster_up 1
+pgbench -i -s 2 -q -h 127.0.0.1 -p "$NODE0_PORT" postgres >"$TEST_TMP/pgbench-init.log" 2>&1 ||
+	{
+		diag_file "$TEST_TMP/pgbench-init.log"
+		bail "pgbench -i -s 2 on node 0"
+	}
+
+MPORT=$("$CLUSTER_SH" freeport 1) || bail "no free port for metrics"
+chorus_conf 'pool_mode = "transaction";' 'pool_size = 2;' 'pipeline_depth = 8;' "metrics_port = $MPORT;"
+chorus_start
+
+pipelined() {
+	"$PY" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+		"http://127.0.0.1:$MPORT/metrics" | awk '$1 == "pgchorus_pipelined_total" { print $2 }'
+}
+
+p0=$(pipelined)
+for m in simple extended prepared; do
+	run_pgbench "pool of 2, pipeline_depth 8, -M $m -S, 16 clients" -M "$m" -S -c 16 -j 2 -T 3
+done
+p1=$(pipelined)
+check "select-only statements were queued on busy servers (pgchorus_pipelined_total ${p0:-?} -> ${p1:-?})" \
+	test "${p1:-0}" -gt "${p0:-0}"
+
+run_pgbench "pool of 2, pipeline_depth 8, tpcb-like -M extended, 8 clients" -M extended -c 8 -j 2 -T 3
+sums=$(node_sql 0 "select (select sum(abalance) from pgbench_accounts) = (select sum(delta) from pgbench_history)
+	and (select sum(bbalance) from pgbench_branches) = (select sum(delta) from pgbench_history)
+	and (select sum(tbalance) from pgbench_tellers) = (select sum(delta) from pgbench_history)")
+check_eq "tpcb-like balances add up (accounts, branches, tellers = history)" "t" "$sums"
+
+with_timeout 180 "$PY" "$(dirname "$0")/py/pipeline_checks.py" "$(chorus_dsn postgres)" "$(node_dsn 0)" \
+	"http://127.0.0.1:$MPORT/metrics" 2>"$TEST_TMP/py.err"
+rc=$?
+[ "$rc" -eq 0 ] || diag_file "$TEST_TMP/py.err"
+check_eq "psycopg pipeline checks finished with status 0" "0" "$rc"
+
+check_eq "pgchorus serves after the checks" "1" "$(chorus_sql 'select 1')"
+chorus_stop TERM
