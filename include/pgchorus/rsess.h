@@ -141,6 +141,9 @@ struct rsess {
 	bool compare;          /* compare the nodes' outcomes at the end of the step */
 	bool in_process;       /* rsess_process() is on the stack */
 	struct buf u_sql;      /* text of the Query or of the unit's last Parse (logs, BEGIN replay) */
+	int u_primary;         /* the primary as the unit was routed, read before the failover barrier was
+	                        * checked (rs_gate): its write goes there, never to a node that took over
+	                        * after the check (rfail.c) */
 	uint64_t copy_mask;    /* nodes a COPY FROM STDIN goes to */
 	char gid[TWOPC_GID_BUF];
 	/* transaction time (rnow.c) */

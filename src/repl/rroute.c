@@ -173,7 +173,7 @@ static void rs_step_parallel(struct rsess *rs, uint64_t mask, int leader, bool c
 /* A write: the primary first (rstep.c sends it to the others when it is done). */
 static void rs_step_write(struct rsess *rs, uint64_t targets, bool wrap)
 {
-	int primary = node_primary();
+	int primary = rs->u_primary;
 
 	rs->wrap = wrap;
 	rs->compare = true;
@@ -411,7 +411,18 @@ void rs_run_unit(struct rsess *rs)
 		return;
 	rs->u_ready = false;
 	live = rs_live_mask(rs);
+	/*
+	 * Read before the failover barrier is checked (rs_gate), and kept: when
+	 * the primary fails, the barrier is raised before the next node becomes
+	 * the primary (node_fail), so a write that passed the check goes to the
+	 * primary it saw.  Read again after the check, the next primary could
+	 * run the write ahead of the rows other sessions still had to send it:
+	 * their row images, applied later, would undo it, or the nodes would
+	 * wait for each other's locks.  A write sent to a primary that has just
+	 * failed runs again on the next one (rfail.c), behind the barrier.
+	 */
 	primary = node_primary();
+	rs->u_primary = primary;
 	if (primary < 0 || !(live & (1ULL << primary))) {
 		rs_local_error(rs, SQLSTATE_CONNECTION_FAILURE, "no PostgreSQL node is available");
 		return;

@@ -639,7 +639,7 @@ static bool unship_unit(struct rsess *rs)
  * sequences' values afterwards. */
 static void run_on_primary(struct rsess *rs, bool wrap, bool compare, bool capture)
 {
-	int primary = node_primary();
+	int primary = rs->u_primary; /* (not node_primary(): rroute.c, rs_run_unit) */
 
 	rs->ship_on = true;
 	rs->wrap = wrap;

@@ -191,8 +191,22 @@ void rsrv_process(struct server *s)
 	struct worker *w = s->w;
 	int node = s->pool->node;
 	struct rs_slot *sl = &rs->slot[node];
+	struct node *n = node_get(node);
 	bool step_end = false;
 
+	if (n && atomic_load(&n->state) != NODE_UP && s->state == SV_ACTIVE) {
+		/* Failed (found by another session, or the health check) and this
+		 * worker has not heard yet: its answers are not used, the session
+		 * lets go of it now as rsess_node_down() would.  A failed primary
+		 * goes on running statements while its backends end one by one;
+		 * one that ended gave up its transaction's locks there while the
+		 * transaction goes on on the other nodes, so a later answer can be
+		 * computed without that transaction's changes, and its row images
+		 * would undo them on the nodes left.  The statement runs again on
+		 * the new primary, behind the failover barrier (rfail.c). */
+		rsess_server_failed(c, s, "node is no longer up");
+		return;
+	}
 	while (s->state == SV_ACTIVE && s->in.data && iobuf_avail(&s->in)) {
 		uint32_t avail = iobuf_avail(&s->in);
 		const uint8_t *p = iobuf_head(&s->in);
