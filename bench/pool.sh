@@ -17,6 +17,7 @@
 #   WARMUP     seconds of unrecorded select-only load before each target (2; 0 = none)
 #   CONNECT=1  a new connection per transaction (pgbench -C): login cost
 #   PGCHORUS_WORKERS  pgchorus' workers (0 = one per core, the default): scaling runs
+#   PGCHORUS_PIPELINE pgchorus' pipeline_depth (1 = off, the default; doc/configuration.md)
 #   HANG_GRACE seconds past DURATION after which a stuck pgbench is killed (30)
 #   PGCHORUS   pgchorus binary                               ($TOP/pgchorus)
 #   PGBOUNCER  pgbouncer binary                              (/usr/sbin/pgbouncer)
@@ -100,7 +101,7 @@ pgchorus:  $ver_pgchorus
 workload:  pgbench -n -S -M <protocol> -c $CLIENTS -j $JOBS -T $DURATION$( [ "${CONNECT:-0}" = 1 ] && echo " -C (a connection per transaction)"), scale $SCALE, 127.0.0.1 TCP
 pools:     pgbouncer transaction mode, default_pool_size=$POOL_SIZE;
            pgpool raw mode, num_init_children=$(( CLIENTS > 32 ? CLIENTS : 32 )), max_pool=1, connection_cache=on;
-           pgchorus transaction mode, pool_size=$POOL_SIZE, workers=0 (= cores)
+           pgchorus transaction mode, pool_size=$POOL_SIZE, workers=${PGCHORUS_WORKERS:-0} (0 = cores), pipeline_depth=${PGCHORUS_PIPELINE:-1}
 EOF
 
 # ---------------------------------------------------------------------------
@@ -161,6 +162,7 @@ start_pgchorus() {
 	bench_start_pgchorus "$WORK/pgchorus" 15 "$NODE_PORT" <<EOF
 pool_mode = "transaction";
 pool_size = $POOL_SIZE;
+pipeline_depth = ${PGCHORUS_PIPELINE:-1};
 EOF
 }
 
