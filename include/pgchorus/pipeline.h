@@ -32,6 +32,12 @@ bool pipe_unit_safe(struct client *c);
 /* Queue C behind a busy server of its pool; the server (linked as C's
  * c->srv, C not its current client) or NULL when C must wait as usual. */
 struct server *pipe_join(struct client *c);
+/* Clients wait for a server of S's pool while S runs an autocommit statement:
+ * queue the first waiters' statements behind it, in their order, while they
+ * may be queued and S has room.  A first waiter whose statement may not be
+ * queued stops it, and S takes nobody more so that it comes back to the
+ * pool for that client. */
+void pipe_pull_waiters(struct server *s);
 /* S's current client got its ReadyForQuery and clients are queued: the
  * next one becomes current.  Returns the client that finished (NULL if it
  * had left); the caller hands it to pipe_released() once done with S. */

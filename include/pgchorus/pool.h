@@ -15,7 +15,9 @@ struct pool *pool_get(struct worker *w, const char *database, const char *user, 
  * returns NULL; client_server_ready() is called when one is linked.
  */
 struct server *pool_acquire(struct pool *p, struct client *c);
-/* C no longer waits (it is closing). */
+/* The client that waits longest for a server of P, or NULL. */
+struct client *pool_first_waiter(struct pool *p);
+/* C no longer waits (it is closing, or got a place another way). */
 void pool_cancel_wait(struct client *c);
 /* The client is done with S (transaction end or client close); RESET runs
  * server_reset_query first (session pooling). */

@@ -335,6 +335,7 @@ void client_txn_done(struct client *c)
 		}
 		pool_release(s, false);
 		client_set_state(c, CL_IDLE);
+		client_resume(c); /* a client that waited for a server and was queued on one (pipeline.c) */
 		if (c->in.data && c->in.start < c->in.end)
 			client_process(c); /* pipelined: the next transaction is already here */
 	}

@@ -97,14 +97,19 @@ void client_process(struct client *c)
 		rsess_process(c);
 		return;
 	}
-	if (c->state == CL_PIPED || (s && s->n_piped)) {
+	if (c->state == CL_PIPED || (s && s->client == c && s->n_piped)) {
 		/* Its statement is queued, or others are queued behind it
 		 * (pipeline.c): what it sends now waits for its ReadyForQuery. */
 		client_pause(c);
 		return;
 	}
-	if (s && s->pipe_ok && c->in.data && c->in.start < c->in.end)
-		s->pipe_ok = false; /* a second statement: nobody may queue behind it */
+	if (s && s->client == c && c->in.data && c->in.start < c->in.end) {
+		if (rt_idle(&s->rt) && s->txn_status == 'I')
+			/* a server it was just given (a waiter): one autocommit statement? */
+			s->pipe_ok = w->cfg->pipeline_depth > 1 && c->txn_pooling && pipe_unit_safe(c);
+		else
+			s->pipe_ok = false; /* a second statement: nobody may queue behind it */
+	}
 	outv_init(&ov, &c->in, &w->bp, s ? &s->scratch : NULL, s ? &s->ps : NULL);
 	while ((c->state == CL_ACTIVE || c->state == CL_IDLE) && c->in.data && ov.pos < c->in.end) {
 		uint32_t avail = outv_avail(&ov);
@@ -183,8 +188,11 @@ void client_process(struct client *c)
 				return;
 			}
 			client_set_state(c, CL_ACTIVE);
-			/* One autocommit statement: others may queue behind it when the pool is full. */
-			s->pipe_ok = w->cfg->pipeline_depth > 1 && c->txn_pooling && pipe_unit_safe(c);
+			/* One autocommit statement: others may queue behind it when the pool is full
+			 * (not behind a SET of the client's parameters that server_link sent first:
+			 * the queued statements would run with them). */
+			s->pipe_ok = w->cfg->pipeline_depth > 1 && c->txn_pooling && rt_idle(&s->rt) &&
+				     pipe_unit_safe(c);
 			if ((r = outv_retarget(&ov, &s->scratch, &s->ps)) < 0)
 				break;
 			continue;
@@ -239,6 +247,8 @@ void client_process(struct client *c)
 		client_set_state(c, CL_PIPED); /* its turn comes at the previous one's ReadyForQuery */
 		return;
 	}
+	if (s && c->srv == s && s->pipe_ok && s->pool->n_waiting)
+		pipe_pull_waiters(s); /* clients wait: queue theirs behind this statement */
 	if (s && c->srv == s && pstream_busy(&s->ps))
 		client_pause(c);      /* backpressure: resumed when the server drains */
 	else

@@ -203,6 +203,14 @@ bool pipe_unit_safe(struct client *c)
 	return false; /* no Sync yet */
 }
 
+/* Queue C's statement on S (C's unit is whole in its input). */
+static void pipe_add(struct server *s, struct client *c)
+{
+	s->piped[s->n_piped++] = c;
+	c->srv = s;
+	stat_inc(&c->w->stats.pipelined);
+}
+
 struct server *pipe_join(struct client *c)
 {
 	struct pool *p = c->pool;
@@ -234,10 +242,31 @@ struct server *pipe_join(struct client *c)
 	}
 	if (!best)
 		return NULL;
-	best->piped[best->n_piped++] = c;
-	c->srv = best;
-	stat_inc(&c->w->stats.pipelined);
+	pipe_add(best, c);
 	return best;
+}
+
+void pipe_pull_waiters(struct server *s)
+{
+	struct pool *p = s->pool;
+	const struct config *cfg = s->w->cfg;
+
+	while (s->state == SV_ACTIVE && s->pipe_ok && p->n_waiting && s->n_piped + 1 < cfg->pipeline_depth &&
+	       !s->fwd_remaining && !pstream_busy(&s->ps)) {
+		struct client *c = pool_first_waiter(p);
+
+		if (!c || c->state != CL_WAIT || c->rs || !c->txn_pooling || !pipe_unit_safe(c) ||
+		    server_params_differ(s, c)) {
+			s->pipe_ok = false; /* it needs a server of its own: this one comes back soon */
+			return;
+		}
+		pool_cancel_wait(c);
+		pipe_add(s, c);
+		client_set_state(c, CL_ACTIVE);
+		client_process(c); /* sends its statement; it is then CL_PIPED */
+		if (c->state != CL_PIPED)
+			return; /* closed, or the server failed */
+	}
 }
 
 struct client *pipe_next(struct server *s)

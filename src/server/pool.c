@@ -202,6 +202,11 @@ struct server *pool_acquire(struct pool *p, struct client *c)
 	return NULL;
 }
 
+struct client *pool_first_waiter(struct pool *p)
+{
+	return list_empty(&p->waiters) ? NULL : list_entry(p->waiters.next, struct client, wait_link);
+}
+
 void pool_cancel_wait(struct client *c)
 {
 	if (list_empty(&c->wait_link))

@@ -417,7 +417,7 @@ void server_process(struct server *s)
 	struct client *done[PIPELINE_DEPTH_MAX];
 	struct worker *w = s->w;
 	struct outv ov;
-	bool txn_done = false;
+	bool txn_done = false, rotated = false;
 	int n_done = 0;
 	int r = 0;
 
@@ -541,6 +541,7 @@ void server_process(struct server *s)
 				done[n_done] = pipe_next(s);
 				if (done[n_done])
 					n_done++;
+				rotated = true;
 				c = s->client;
 				if ((r = outv_retarget(&ov, c ? &c->scratch : NULL, c ? &c->ps : NULL)) < 0)
 					break;
@@ -597,6 +598,8 @@ void server_process(struct server *s)
 			server_close(s, "client went away during a transaction");
 	}
 	server_release_done(done, n_done);
+	if (rotated && s->state == SV_ACTIVE && s->pipe_ok && s->pool->n_waiting)
+		pipe_pull_waiters(s); /* the places that opened go to clients that wait */
 	/* Released to the pool with bytes still buffered (e.g. a notice): handle them. */
 	if (s->state == SV_IDLE && s->in.data && iobuf_avail(&s->in))
 		server_process(s);
