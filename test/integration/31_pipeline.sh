@@ -5,7 +5,9 @@
 # answers, failing statements and clients that leave mid-statement disturb
 # nobody, autocommit INSERTs never end up in another client's rolled-back
 # transaction block, short statements are not queued behind pg_sleep(3),
-# and pgchorus_pipelined_total counts the queued statements.
+# and pgchorus_pipelined_total counts the queued statements.  One worker:
+# with two, each owns one of the two servers, and a worker's waiting clients
+# cannot use the other worker's busy server (configuration.md, pool_size).
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -17,7 +19,7 @@ pgbench -i -s 2 -q -h 127.0.0.1 -p "$NODE0_PORT" postgres >"$TEST_TMP/pgbench-in
 	}
 
 MPORT=$("$CLUSTER_SH" freeport 1) || bail "no free port for metrics"
-chorus_conf 'pool_mode = "transaction";' 'pool_size = 2;' 'pipeline_depth = 8;' "metrics_port = $MPORT;"
+chorus_conf 'workers = 1;' 'pool_mode = "transaction";' 'pool_size = 2;' 'pipeline_depth = 8;' "metrics_port = $MPORT;"
 chorus_start
 
 pipelined() {
