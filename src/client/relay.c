@@ -236,10 +236,23 @@ void client_process(struct client *c)
 		if (c->state == CL_CLOSING)
 			return;
 		if (r == UV_ENOMEM) {
+			if (s && c->srv == s && (s->client != c || s->n_piped)) {
+				/* Part of C's statement may have gone out, between other
+				 * clients' statements: the connection cannot go on. */
+				struct client *head = s->client;
+
+				server_close(s, "out of memory");
+				if (head && head != c)
+					client_server_lost(head, "server connection lost");
+			}
 			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		} else if (s && c->srv == s) {
+			struct client *head = s->client; /* another client's, if C's statement was queued */
+
 			server_close(s, "write failed");
 			client_server_lost(c, "server connection lost");
+			if (head && head != c)
+				client_server_lost(head, "server connection lost");
 		}
 		return;
 	}

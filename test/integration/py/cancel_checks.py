@@ -13,19 +13,8 @@ import traceback
 
 import psycopg
 
-failures = 0
-
-
-def ok(cond, desc, detail=None):
-    global failures
-    if cond:
-        print(f"ok - {desc}", flush=True)
-    else:
-        failures += 1
-        print(f"not ok - {desc}", flush=True)
-        if detail is not None:
-            for line in str(detail).splitlines()[:20]:
-                print(f"#   {line}", flush=True)
+import tap
+from tap import ok
 
 
 def run_async(conn, sql):
@@ -132,4 +121,4 @@ if __name__ == "__main__":
     if t.is_alive():
         ok(False, "cancel checks finished within 60 s")
     sys.stdout.flush()
-    os._exit(1 if failures or t.is_alive() else 0)
+    os._exit(1 if tap.failures or t.is_alive() else 0)

@@ -23,20 +23,10 @@ import urllib.request
 
 import psycopg
 
-failures = 0
+import tap
+from tap import ok
+
 lock = threading.Lock()
-
-
-def ok(cond, desc, detail=None):
-    global failures
-    if cond:
-        print(f"ok - {desc}", flush=True)
-    else:
-        failures += 1
-        print(f"not ok - {desc}", flush=True)
-        if detail is not None:
-            for line in str(detail).splitlines()[:20]:
-                print(f"#   {line}", flush=True)
 
 
 def metric(url, name):
@@ -210,8 +200,8 @@ def main():
        f"none of them waited behind pg_sleep(3): slowest {worst if worst is None else round(worst, 3)} s")
     ok(long_done.get("secs", 0) >= 2.9, "pg_sleep(3) itself ran to its end")
 
-    print(f"# failures: {failures}", flush=True)
-    return 1 if failures else 0
+    print(f"# failures: {tap.failures}", flush=True)
+    return 1 if tap.failures else 0
 
 
 if __name__ == "__main__":

@@ -20,19 +20,8 @@ import uuid
 import psycopg
 from psycopg.types.json import Jsonb
 
-failures = 0
-
-
-def ok(cond, desc, detail=None):
-    global failures
-    if cond:
-        print(f"ok - {desc}", flush=True)
-    else:
-        failures += 1
-        print(f"not ok - {desc}", flush=True)
-        if detail is not None:
-            for line in str(detail).splitlines()[:20]:
-                print(f"#   {line}", flush=True)
+import tap
+from tap import ok
 
 
 def scenario(dsn):
@@ -264,7 +253,7 @@ def main():
         done = run_phase(name, fn, 45) and done
     sys.stdout.flush()
     # os._exit: a hung phase's thread may still sit in libpq.
-    os._exit(1 if failures or not done else 0)
+    os._exit(1 if tap.failures or not done else 0)
 
 
 if __name__ == "__main__":
