@@ -12,6 +12,9 @@ Checked, as a user would:
   - clients that leave with their statement in flight cost the others
     nothing;
   - a short statement is not queued behind a long one (pg_sleep);
+  - server connections killed on the node while statements are queued on
+    them: their clients get an error or a right answer, never another
+    client's, and pgchorus goes on;
   - pgchorus_pipelined_total shows that statements were queued.
 """
 import socket
@@ -199,6 +202,57 @@ def main():
     ok(worst is not None and worst < 1.5,
        f"none of them waited behind pg_sleep(3): slowest {worst if worst is None else round(worst, 3)} s")
     ok(long_done.get("secs", 0) >= 2.9, "pg_sleep(3) itself ran to its end")
+
+    # 5: the node kills pgchorus's server connections while statements are queued on them.
+    stop = threading.Event()
+    wrong, lost, answered = [], [0], [0]
+
+    def tolerant_worker(wid):
+        i = 0
+        while not stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    while not stop.is_set():
+                        i += 1
+                        tag = f"k{wid}-{i}"
+                        row = conn.execute("select %s::text", (tag,)).fetchone()
+                        if row != (tag,):
+                            wrong.append(f"sent {tag!r}, got {row!r}")
+                        with lock:
+                            answered[0] += 1
+            except psycopg.OperationalError:
+                with lock:
+                    lost[0] += 1
+            except Exception as e:  # noqa: BLE001
+                wrong.append(repr(e))
+                return
+
+    kt = [threading.Thread(target=tolerant_worker, args=(w,)) for w in range(8)]
+    for t in kt:
+        t.start()
+    time.sleep(0.5)
+    killed = 0
+    with psycopg.connect(node_dsn, autocommit=True) as node:
+        for _ in range(5):
+            killed += node.execute(
+                "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity"
+                " where backend_type = 'client backend' and pid <> pg_backend_pid()"
+                " and application_name not like 'pgchorus%%' and datname = current_database()) k"
+            ).fetchone()[0]
+            time.sleep(0.3)
+    time.sleep(0.5)
+    stop.set()
+    for t in kt:
+        t.join(30)
+    ok(killed > 0 and not wrong,
+       f"{killed} server connections killed under load: {answered[0]} right answers, "
+       f"{lost[0]} sessions lost their connection, none got another client's answer", "\n".join(wrong[:10]))
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            alive = conn.execute("select 42").fetchone() == (42,)
+    except Exception as e:  # noqa: BLE001
+        alive = repr(e)
+    ok(alive is True, "pgchorus serves new sessions after the kills", alive)
 
     print(f"# failures: {tap.failures}", flush=True)
     return 1 if tap.failures else 0
