@@ -5,7 +5,9 @@
 # answers, failing statements and clients that leave mid-statement disturb
 # nobody, autocommit INSERTs never end up in another client's rolled-back
 # transaction block, short statements are not queued behind pg_sleep(3),
-# and pgchorus_pipelined_total counts the queued statements.  One worker:
+# server connections killed on the node under queued statements cost their
+# clients an error at most, and pgchorus_pipelined_total counts the queued
+# statements.  One worker:
 # with two, each owns one of the two servers, and a worker's waiting clients
 # cannot use the other worker's busy server (configuration.md, pool_size).
 # shellcheck source=test/integration/lib.sh
