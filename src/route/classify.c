@@ -19,9 +19,9 @@
  * statement, the real depth is measured on the protobuf encoding without
  * recursion.  What is too deep is reported STMT_F_UNANALYSED.
  *
- * Owns: the function lists (global, behind a rwlock) and the caches' memory.
+ * Owns: the function lists (global, immutable tables published with an
+ * atomic pointer: no lock on the per-statement path) and the caches' memory.
  */
-#define _GNU_SOURCE   /* pthread_rwlockattr_setkind_np */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -181,13 +181,22 @@ struct fn_table {
 	size_t n;
 	char **strings;          /* owned copies of the configured names */
 	size_t n_strings;
+	struct fn_table *retired; /* the tables it replaced (see fn_current) */
 };
 
 static struct fn_entry builtin_sorted[N_BUILTIN];
 static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
-static pthread_rwlock_t fn_lock;                 /* initialized by builtin_init */
-static struct fn_table fn_config;          /* guarded by fn_lock */
+/*
+ * The configured functions: an immutable table that workers read without a
+ * lock (no lock shared between workers on the per-statement path).  A
+ * reload that changes the lists publishes a new table; the old one is kept,
+ * linked from the new one, because a worker may still be reading it (a
+ * few hundred bytes per change, until exit).
+ */
+static _Atomic(struct fn_table *) fn_current;
+static pthread_mutex_t fn_set_lock = PTHREAD_MUTEX_INITIALIZER; /* classify_set_functions callers */
 static atomic_uint fn_generation;          /* bumped by classify_set_functions */
+static const struct fn_table fn_empty;
 
 static int fn_cmp(const void *a, const void *b)
 {
@@ -196,21 +205,16 @@ static int fn_cmp(const void *a, const void *b)
 
 static void builtin_init(void)
 {
-	pthread_rwlockattr_t attr;
-
 	memcpy(builtin_sorted, builtin_fns, sizeof(builtin_fns));
 	qsort(builtin_sorted, N_BUILTIN, sizeof(builtin_sorted[0]), fn_cmp);
-	/*
-	 * Workers take the lock for reading all the time; a reload must not
-	 * wait behind them forever, as it could with glibc's default
-	 * (readers first).  Neither call allocates with glibc, so neither fails.
-	 */
-	pthread_rwlockattr_init(&attr);
-#ifdef __GLIBC__
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-	pthread_rwlock_init(&fn_lock, &attr);
-	pthread_rwlockattr_destroy(&attr);
+}
+
+/* The configured functions now (an empty table before the first configuration). */
+static const struct fn_table *fn_config(void)
+{
+	const struct fn_table *t = atomic_load_explicit(&fn_current, memory_order_acquire);
+
+	return t ? t : &fn_empty;
 }
 
 /* First entry of v[0..n) named name, or n. */
@@ -231,10 +235,11 @@ static size_t fn_first(const struct fn_entry *v, size_t n, const char *name)
 
 /*
  * FN_* flags of a call of [schema.]name with nargs arguments (schema NULL
- * when unqualified).  Caller holds fn_lock for reading.
+ * when unqualified).
  */
 static unsigned fn_lookup(const char *schema, const char *name, size_t nargs)
 {
+	const struct fn_table *cfg = fn_config();
 	unsigned fl = 0, safe = 0;
 
 	for (size_t i = fn_first(builtin_sorted, N_BUILTIN, name);
@@ -242,9 +247,8 @@ static unsigned fn_lookup(const char *schema, const char *name, size_t nargs)
 		if (builtin_sorted[i].nargs < 0 || (size_t)builtin_sorted[i].nargs == nargs)
 			fl |= builtin_sorted[i].fl;
 	}
-	for (size_t i = fn_first(fn_config.v, fn_config.n, name);
-	     i < fn_config.n && strcmp(fn_config.v[i].name, name) == 0; i++) {
-		const struct fn_entry *e = &fn_config.v[i];
+	for (size_t i = fn_first(cfg->v, cfg->n, name); i < cfg->n && strcmp(cfg->v[i].name, name) == 0; i++) {
+		const struct fn_entry *e = &cfg->v[i];
 		bool same_schema = schema && e->schema && strcmp(schema, e->schema) == 0;
 
 		if (e->fl & FN_SAFE) {
@@ -266,6 +270,20 @@ static void fn_table_free(struct fn_table *t)
 	free(t->strings);
 	free(t->v);
 	memset(t, 0, sizeof(*t));
+}
+
+static bool fn_table_equal(const struct fn_table *a, const struct fn_table *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct fn_entry *x = &a->v[i], *y = &b->v[i];
+
+		if (x->fl != y->fl || x->nargs != y->nargs || strcmp(x->name, y->name) != 0 ||
+		    !x->schema != !y->schema || (x->schema && strcmp(x->schema, y->schema) != 0))
+			return false;
+	}
+	return true;
 }
 
 static size_t list_len(const char *const *list)
@@ -308,26 +326,21 @@ bool classify_fn_volatile(const char *schema, const char *name, size_t nargs)
 	unsigned fl;
 
 	pthread_once(&builtin_once, builtin_init);
-	pthread_rwlock_rdlock(&fn_lock);
 	fl = fn_lookup(schema, name, nargs);
-	pthread_rwlock_unlock(&fn_lock);
 	return (fl & FN_VOLATILE) != 0;
 }
 
 bool classify_fn_immutable(const char *schema, const char *name, size_t nargs)
 {
+	const struct fn_table *cfg = fn_config();
 	bool safe = false;
 
-	pthread_once(&builtin_once, builtin_init);
-	pthread_rwlock_rdlock(&fn_lock);
-	for (size_t i = fn_first(fn_config.v, fn_config.n, name);
-	     i < fn_config.n && strcmp(fn_config.v[i].name, name) == 0; i++) {
-		const struct fn_entry *e = &fn_config.v[i];
+	for (size_t i = fn_first(cfg->v, cfg->n, name); i < cfg->n && strcmp(cfg->v[i].name, name) == 0; i++) {
+		const struct fn_entry *e = &cfg->v[i];
 
 		if ((e->fl & FN_SAFE) && (!e->schema || (schema && strcmp(schema, e->schema) == 0)))
 			safe = true;
 	}
-	pthread_rwlock_unlock(&fn_lock);
 	(void)nargs;
 	return safe;
 }
@@ -336,7 +349,7 @@ bool classify_set_functions(const char *const *writing, const char *const *volat
                             const char *const *immutable_fns)
 {
 	size_t n = list_len(writing) + list_len(volatile_fns) + list_len(immutable_fns);
-	struct fn_table t = { 0 };
+	struct fn_table t = { 0 }, *old, *nt;
 
 	if (n) {
 		t.v = calloc(n, sizeof(*t.v));
@@ -350,11 +363,25 @@ bool classify_set_functions(const char *const *writing, const char *const *volat
 		qsort(t.v, t.n, sizeof(t.v[0]), fn_cmp);
 	}
 	pthread_once(&builtin_once, builtin_init);
-	pthread_rwlock_wrlock(&fn_lock);
-	fn_table_free(&fn_config);
-	fn_config = t;
+	pthread_mutex_lock(&fn_set_lock);
+	old = atomic_load_explicit(&fn_current, memory_order_relaxed);
+	if (fn_table_equal(old ? old : &fn_empty, &t)) {
+		/* a reload that left the lists as they were: nothing to publish */
+		pthread_mutex_unlock(&fn_set_lock);
+		fn_table_free(&t);
+		return true;
+	}
+	nt = malloc(sizeof(*nt));
+	if (!nt) {
+		pthread_mutex_unlock(&fn_set_lock);
+		fn_table_free(&t);
+		return false;
+	}
+	*nt = t;
+	nt->retired = old;
+	atomic_store_explicit(&fn_current, nt, memory_order_release);
 	atomic_fetch_add(&fn_generation, 1);
-	pthread_rwlock_unlock(&fn_lock);
+	pthread_mutex_unlock(&fn_set_lock);
 	return true;
 }
 
@@ -1211,10 +1238,8 @@ void classify_sql(const char *sql, struct stmt_info *out)
 		return;
 	}
 	pthread_once(&builtin_once, builtin_init);
-	pthread_rwlock_rdlock(&fn_lock);
 	if (!classify_result((const uint8_t *)pr.parse_tree.data, pr.parse_tree.len, out, &n_writes))
 		set_unanalysed(out, out->n_stmts);
-	pthread_rwlock_unlock(&fn_lock);
 	if (n_writes > 1)
 		out->flags |= STMT_F_MULTI_WRITE;
 	if (out->n_stmts == 0)
