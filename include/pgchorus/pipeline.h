@@ -29,6 +29,14 @@
 bool pipe_sql_safe(const char *sql, size_t len);
 /* Are C's unprocessed input bytes exactly one such unit, whole? */
 bool pipe_unit_safe(struct client *c);
+/* C, current on S, sends its first statement there: may others queue behind
+ * it?  Not behind a SET of C's parameters that server_link sent first (the
+ * queued statements would run with them), nor inside a transaction. */
+bool pipe_may_lead(const struct server *s, struct client *c);
+/* Sending C's statement to S failed (S's socket, or out of memory with part
+ * of it sent between other clients' statements): close S; its current
+ * client, if not C, and the queued ones lose it.  C is the caller's. */
+void pipe_server_failed(struct server *s, struct client *c, const char *why);
 /* Queue C behind a busy server of its pool; the server (linked as C's
  * c->srv, C not its current client) or NULL when C must wait as usual. */
 struct server *pipe_join(struct client *c);

@@ -103,13 +103,10 @@ void client_process(struct client *c)
 		client_pause(c);
 		return;
 	}
-	if (s && s->client == c && c->in.data && c->in.start < c->in.end) {
-		if (rt_idle(&s->rt) && s->txn_status == 'I')
-			/* a server it was just given (a waiter): one autocommit statement? */
-			s->pipe_ok = w->cfg->pipeline_depth > 1 && c->txn_pooling && pipe_unit_safe(c);
-		else
-			s->pipe_ok = false; /* a second statement: nobody may queue behind it */
-	}
+	if (s && s->client == c && c->in.data && c->in.start < c->in.end)
+		/* the first statement on a server it was just given (a waiter), or a
+		 * second one: then nobody may queue behind it */
+		s->pipe_ok = pipe_may_lead(s, c);
 	outv_init(&ov, &c->in, &w->bp, s ? &s->scratch : NULL, s ? &s->ps : NULL);
 	while ((c->state == CL_ACTIVE || c->state == CL_IDLE) && c->in.data && ov.pos < c->in.end) {
 		uint32_t avail = outv_avail(&ov);
@@ -188,11 +185,8 @@ void client_process(struct client *c)
 				return;
 			}
 			client_set_state(c, CL_ACTIVE);
-			/* One autocommit statement: others may queue behind it when the pool is full
-			 * (not behind a SET of the client's parameters that server_link sent first:
-			 * the queued statements would run with them). */
-			s->pipe_ok = w->cfg->pipeline_depth > 1 && c->txn_pooling && rt_idle(&s->rt) &&
-				     pipe_unit_safe(c);
+			/* One autocommit statement: others may queue behind it when the pool is full. */
+			s->pipe_ok = pipe_may_lead(s, c);
 			if ((r = outv_retarget(&ov, &s->scratch, &s->ps)) < 0)
 				break;
 			continue;
@@ -236,23 +230,14 @@ void client_process(struct client *c)
 		if (c->state == CL_CLOSING)
 			return;
 		if (r == UV_ENOMEM) {
-			if (s && c->srv == s && (s->client != c || s->n_piped)) {
-				/* Part of C's statement may have gone out, between other
-				 * clients' statements: the connection cannot go on. */
-				struct client *head = s->client;
-
-				server_close(s, "out of memory");
-				if (head && head != c)
-					client_server_lost(head, "server connection lost");
-			}
+			/* Part of C's statement may have gone out between other
+			 * clients' statements: that connection cannot go on. */
+			if (s && c->srv == s && (s->client != c || s->n_piped))
+				pipe_server_failed(s, c, "out of memory");
 			client_close(c, SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		} else if (s && c->srv == s) {
-			struct client *head = s->client; /* another client's, if C's statement was queued */
-
-			server_close(s, "write failed");
+			pipe_server_failed(s, c, "write failed");
 			client_server_lost(c, "server connection lost");
-			if (head && head != c)
-				client_server_lost(head, "server connection lost");
 		}
 		return;
 	}

@@ -203,6 +203,21 @@ bool pipe_unit_safe(struct client *c)
 	return false; /* no Sync yet */
 }
 
+bool pipe_may_lead(const struct server *s, struct client *c)
+{
+	return c->w->cfg->pipeline_depth > 1 && c->txn_pooling && rt_idle(&s->rt) && s->txn_status == 'I' &&
+	       pipe_unit_safe(c);
+}
+
+void pipe_server_failed(struct server *s, struct client *c, const char *why)
+{
+	struct client *head = s->client;
+
+	server_close(s, why); /* the queued clients: pipe_server_closing() */
+	if (head && head != c)
+		client_server_lost(head, "server connection lost");
+}
+
 /* Queue C's statement on S (C's unit is whole in its input). */
 static void pipe_add(struct server *s, struct client *c)
 {
