@@ -17,7 +17,7 @@
 #define PGC_MAX_NODES 64
 #define PGC_MAX_PEERS 16
 /* pipeline_depth: at most this many clients' statements queued on one server */
-#define PIPELINE_DEPTH_MAX 8
+#define PIPELINE_DEPTH_MAX 32
 
 enum pool_mode {
 	POOL_MODE_SESSION,

@@ -7,6 +7,11 @@
  * are free again when pstream_send returns.  While a stream is busy its
  * producers should stop reading (backpressure); on_drain tells them when
  * to resume.
+ *
+ * A corked stream holds its output in the queue until pstream_uncork, so
+ * that what several producers send in one turn of the loop (clients'
+ * statements queued on one server connection) goes out in one write.  The
+ * owner of the cork list uncorks it before its loop polls again.
  */
 #ifndef PGCHORUS_STREAM_H
 #define PGCHORUS_STREAM_H
@@ -15,6 +20,7 @@
 #include <uv.h>
 
 #include "pgchorus/buf.h"
+#include "pgchorus/list.h"
 #include "pgchorus/tls.h"
 
 struct pstream;
@@ -31,6 +37,8 @@ struct pstream {
 	bool is_tcp;
 	bool writing;          /* a uv_write is in flight */
 	bool open;             /* handle initialized and not closing */
+	bool corked;           /* output held in next until pstream_uncork */
+	struct list cork_link; /* on the owner's cork list while corked */
 	struct buf inflight;   /* bytes of the in-flight uv_write */
 	struct buf next;       /* bytes queued behind it */
 	uv_write_t *wreq;      /* the in-flight uv_write (allocated for it: most writes are uv_try_write) */
@@ -54,6 +62,14 @@ static inline struct pstream *pstream_of(const void *handle)
 /* Returns 0, or a negative libuv error (the stream is then unusable). */
 int pstream_send(struct pstream *s, const uv_buf_t *bufs, unsigned int n) __attribute__((warn_unused_result));
 static inline bool pstream_busy(const struct pstream *s) { return s->writing; }
+/* Hold S's output until pstream_uncork (see above).  S must not be busy;
+ * it goes on CORKS, which its owner uncorks before polling. */
+void pstream_cork(struct pstream *s, struct list *corks);
+/* Write what S held.  0, or a negative libuv error (the stream is then
+ * unusable). */
+int pstream_uncork(struct pstream *s) __attribute__((warn_unused_result));
+/* Uncork every stream on CORKS; a failed write goes to its on_error. */
+void pstream_uncork_all(struct list *corks);
 /* Read side: the buffer libuv should read into (the TLS record buffer, or
  * free space in IN). */
 void pstream_alloc(struct pstream *s, struct iobuf *in, struct bufpool *bp, uv_buf_t *buf);

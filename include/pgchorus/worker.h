@@ -172,6 +172,9 @@ struct worker {
 	struct list inbox;
 	bool stopped;                    /* INBOX_LOCK: the loop ended, nothing more is handled */
 	uv_timer_t janitor;
+	struct list corks;               /* corked streams (stream.h), written before the loop polls */
+	uv_prepare_t cork_prepare;       /* ...corked by timers and other callbacks before the poll */
+	uv_check_t cork_check;           /* ...corked by the I/O callbacks of the poll */
 	struct config *cfg;              /* current snapshot (own reference) */
 	int *listen_fds;                 /* handed over by the main thread */
 	int n_listen_fds;

@@ -269,6 +269,8 @@ static void worker_maybe_finish(struct worker *w)
 		return;
 	if (!uv_is_closing((uv_handle_t *)&w->janitor)) {
 		uv_close((uv_handle_t *)&w->janitor, worker_handle_close_cb);
+		uv_close((uv_handle_t *)&w->cork_prepare, worker_handle_close_cb);
+		uv_close((uv_handle_t *)&w->cork_check, worker_handle_close_cb);
 		uv_close((uv_handle_t *)&w->async, worker_handle_close_cb);
 	}
 }
@@ -299,6 +301,18 @@ static void worker_begin_shutdown(struct worker *w, bool fast)
 }
 
 static void worker_janitor_cb(uv_timer_t *t);
+
+/* Corked output (stream.h) goes out before the loop can block in poll:
+ * prepare runs just before the poll, check just after its callbacks. */
+static void worker_cork_prepare_cb(uv_prepare_t *h)
+{
+	pstream_uncork_all(&((struct worker *)h->data)->corks);
+}
+
+static void worker_cork_check_cb(uv_check_t *h)
+{
+	pstream_uncork_all(&((struct worker *)h->data)->corks);
+}
 
 static void worker_inbox_cb(uv_async_t *a)
 {
@@ -448,6 +462,15 @@ int workers_start(struct config *cfg, int **listen_fds, int n_fds, uv_async_t *o
 		uv_timer_init(&w->loop, &w->janitor);
 		w->janitor.data = w;
 		uv_timer_start(&w->janitor, worker_janitor_cb, JANITOR_MS, JANITOR_MS);
+		list_init(&w->corks);
+		uv_prepare_init(&w->loop, &w->cork_prepare);
+		w->cork_prepare.data = w;
+		uv_prepare_start(&w->cork_prepare, worker_cork_prepare_cb);
+		uv_unref((uv_handle_t *)&w->cork_prepare);
+		uv_check_init(&w->loop, &w->cork_check);
+		w->cork_check.data = w;
+		uv_check_start(&w->cork_check, worker_cork_check_cb);
+		uv_unref((uv_handle_t *)&w->cork_check);
 	}
 	for (int i = 0; i < cfg->workers; i++) {
 		atomic_fetch_add(&workers_running, 1);

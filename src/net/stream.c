@@ -9,6 +9,7 @@
 void pstream_setup(struct pstream *s, void *owner, pstream_cb on_drain, pstream_err_cb on_error)
 {
 	memset(s, 0, sizeof(*s));
+	list_init(&s->cork_link);
 	s->owner = owner;
 	s->on_drain = on_drain;
 	s->on_error = on_error;
@@ -73,6 +74,9 @@ static int pstream_start_write(struct pstream *s)
 	return r;
 }
 
+/* A corked stream writes anyway once it holds this much. */
+#define PSTREAM_CORK_MAX 65536
+
 static int pstream_send_raw(struct pstream *s, const uv_buf_t *bufs, unsigned int n)
 {
 	size_t total = 0, done;
@@ -80,11 +84,11 @@ static int pstream_send_raw(struct pstream *s, const uv_buf_t *bufs, unsigned in
 
 	if (!s->open)
 		return UV_EPIPE;
-	if (s->writing) {
+	if (s->writing || s->corked) {
 		for (unsigned int i = 0; i < n; i++)
 			if (!buf_append(&s->next, bufs[i].base, bufs[i].len))
 				return UV_ENOMEM;
-		return 0;
+		return s->corked && s->next.len >= PSTREAM_CORK_MAX ? pstream_uncork(s) : 0;
 	}
 	for (unsigned int i = 0; i < n; i++)
 		total += bufs[i].len;
@@ -109,6 +113,59 @@ static int pstream_send_raw(struct pstream *s, const uv_buf_t *bufs, unsigned in
 	}
 	s->bytes_out += s->inflight.len;
 	return pstream_start_write(s);
+}
+
+void pstream_cork(struct pstream *s, struct list *corks)
+{
+	if (s->corked || s->writing || !s->open)
+		return;
+	s->corked = true;
+	list_append(corks, &s->cork_link);
+}
+
+int pstream_uncork(struct pstream *s)
+{
+	size_t done;
+	int r;
+
+	if (!s->corked)
+		return 0;
+	s->corked = false;
+	list_del(&s->cork_link);
+	if (!s->next.len)
+		return 0;
+	/* Not writing while corked, so inflight is empty: the held bytes become it. */
+	{
+		struct buf tmp = s->inflight;
+
+		s->inflight = s->next;
+		s->next = tmp;
+	}
+	r = uv_try_write(&s->u.stream, &(uv_buf_t){ .base = (char *)s->inflight.data, .len = s->inflight.len }, 1);
+	if (r < 0 && r != UV_EAGAIN)
+		return r;
+	done = r < 0 ? 0 : (size_t)r;
+	s->bytes_out += s->inflight.len;
+	if (done == s->inflight.len) {
+		buf_reset(&s->inflight);
+		return 0;
+	}
+	memmove(s->inflight.data, s->inflight.data + done, s->inflight.len - done);
+	s->inflight.len -= done;
+	return pstream_start_write(s);
+}
+
+void pstream_uncork_all(struct list *corks)
+{
+	/* pstream_uncork takes each off the list before its write, so an error
+	 * handler that closes other streams of the list is harmless. */
+	while (!list_empty(corks)) {
+		struct pstream *s = list_entry(corks->next, struct pstream, cork_link);
+		int r = pstream_uncork(s);
+
+		if (r < 0 && s->on_error)
+			s->on_error(s, r);
+	}
 }
 
 int pstream_flush_tls(struct pstream *s)
@@ -177,6 +234,8 @@ void pstream_close(struct pstream *s, uv_close_cb close_cb)
 	if (!s->open)
 		return;
 	s->open = false;
+	s->corked = false;
+	list_del(&s->cork_link);
 	uv_close(&s->u.handle, close_cb);
 }
 

@@ -223,6 +223,8 @@ static void pipe_add(struct server *s, struct client *c)
 {
 	s->piped[s->n_piped++] = c;
 	c->srv = s;
+	/* Its statement and others queued in this turn of the loop go out in one write. */
+	pstream_cork(&s->ps, &c->w->corks);
 	stat_inc(&c->w->stats.pipelined);
 }
 
