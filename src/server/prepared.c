@@ -39,6 +39,7 @@ static struct client_stmt *client_stmt_store(struct client *c, const char *name,
 	if (!stmt)
 		return NULL;
 	stmt->body_len = len;
+	stmt->pipe_safe = 0; /* not known yet (pipeline.c) */
 	memcpy(stmt->body, body, len);
 	stmt->hash = stmt_hash(stmt->body, len);
 	if (!strmap_put(&c->stmts, name, stmt, &old)) {

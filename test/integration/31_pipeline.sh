@@ -51,3 +51,26 @@ check_eq "psycopg pipeline checks finished with status 0" "0" "$rc"
 
 check_eq "pgchorus serves after the checks" "1" "$(chorus_sql 'select 1')"
 chorus_stop TERM
+
+# The deepest queue on one server connection reached over the node's unix
+# socket: 32 clients' statements in flight on one backend (the queued ones
+# go out corked, one write per turn of the loop).
+chorus_conf 'workers = 1;' 'pool_mode = "transaction";' 'pool_size = 1;' 'pipeline_depth = 32;' \
+	"metrics_port = $MPORT;" "nodes = ( { host = \"$SOCKDIR\"; port = $NODE0_PORT; } );"
+chorus_start
+p0=$(pipelined)
+run_pgbench "pool of 1 over the unix socket, pipeline_depth 32, -M prepared -S, 32 clients" -M prepared -S -c 32 -j 2 -T 3
+p1=$(pipelined)
+n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$TEST_TMP/pgbench.out")
+# A client's prepared statement must count as one that may be queued: with
+# one server for 32 clients nearly every statement is.
+check "most -M prepared statements were queued behind another client's (${p0:-?} -> ${p1:-?} of ${n:-?})" \
+	test $(( (${p1:-0} - ${p0:-0}) * 2 )) -ge "${n:-1}"
+run_pgbench "pool of 1 over the unix socket, pipeline_depth 32, tpcb-like -M prepared, 16 clients" -M prepared -c 16 -j 2 -T 3
+sums=$(node_sql 0 "select (select sum(abalance) from pgbench_accounts) = (select sum(delta) from pgbench_history)
+	and (select sum(bbalance) from pgbench_branches) = (select sum(delta) from pgbench_history)
+	and (select sum(tbalance) from pgbench_tellers) = (select sum(delta) from pgbench_history)")
+check_eq "tpcb-like balances still add up" "t" "$sums"
+check_eq "one server connection was used" "1" \
+	"$(node_sql 0 "select count(*) from pg_stat_activity where backend_type = 'client backend' and application_name <> 'psql' and client_addr is null and pid <> pg_backend_pid()")"
+chorus_stop TERM
