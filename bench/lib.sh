@@ -435,8 +435,9 @@ proxy_wait() {
 # differs between the benchmarks), then start it and wait for it (see
 # proxy_wait).  TARGET_PORT is where it listens.
 bench_start_pgpool() {
-	local d=$1 mode=$2 children=$3 lines=$4 pcp_port k=0 port
+	local d=$1 mode=$2 children=$3 lines=$4 pcp_port k=0 port host
 	shift 4
+	host=$(bench_backend_host) || return 1
 	mkdir -p "$d/oiddir"
 	bench_free_port TARGET_PORT
 	bench_free_port pcp_port
@@ -460,7 +461,7 @@ memqcache_oiddir = '$d/oiddir'
 EOF
 		for port in "$@"; do
 			cat <<EOF
-backend_hostname$k = '127.0.0.1'
+backend_hostname$k = '$host'
 backend_port$k = $port
 backend_weight$k = 1
 backend_flag$k = 'DISALLOW_TO_FAILOVER'
@@ -502,18 +503,32 @@ EOF
 	proxy_wait pgpool "$d/pgpool.log" "$lines"
 }
 
+# bench_backend_host: the host the proxies reach PostgreSQL at.  BACKEND=tcp
+# (the default) is 127.0.0.1; BACKEND=unix is the nodes' unix socket
+# directory NODE_SOCKDIR, the way a proxy on the database machine is
+# usually set up.  Clients reach every target over TCP either way.
+bench_backend_host() {
+	case ${BACKEND:-tcp} in
+	tcp) echo 127.0.0.1 ;;
+	unix) [ -n "${NODE_SOCKDIR:-}" ] || bench_die "BACKEND=unix: no socket directory known"
+		echo "$NODE_SOCKDIR" ;;
+	*) bench_die "BACKEND must be tcp or unix, not '${BACKEND}'" ;;
+	esac
+}
+
 # bench_start_pgchorus DIR LOG_LINES PORT... <SETTINGS: write
 # DIR/pgchorus.conf with one node per PORT and the lines on stdin (mode,
 # pool settings), then start pgchorus and wait for it (see proxy_wait).
 # max_client_conn is BENCH_PGCHORUS_MAX_CLIENT_CONN, 10000 when unset.
 bench_start_pgchorus() {
-	local d=$1 lines=$2 port nodes=''
+	local d=$1 lines=$2 port nodes='' host
 	shift 2
+	host=$(bench_backend_host) || return 1
 	mkdir -p "$d"
 	bench_free_port TARGET_PORT
 	for port in "$@"; do
 		[ -n "$nodes" ] && nodes+=","
-		nodes+=$'\n'"  { host = \"127.0.0.1\"; port = $port; weight = 1.0; }"
+		nodes+=$'\n'"  { host = \"$host\"; port = $port; weight = 1.0; }"
 	done
 	{
 		cat <<EOF
@@ -543,15 +558,16 @@ EOF
 # the [pgbouncer] section (pool_mode, pool size, max_client_conn), then start
 # PGBOUNCER and wait for it (see proxy_wait).  Used by idle.sh and latency.sh.
 bench_start_pgbouncer() {
-	local d=$1 lines=$2 port=$3
+	local d=$1 lines=$2 port=$3 host
 	[ -x "$PGBOUNCER" ] || { START_ERR="$PGBOUNCER not found"; return 1; }
+	host=$(bench_backend_host) || return 1
 	mkdir -p "$d"
 	bench_free_port TARGET_PORT
 	printf '"postgres" ""\n' >"$d/userlist.txt"
 	{
 		cat <<EOF
 [databases]
-* = host=127.0.0.1 port=$port
+* = host=$host port=$port
 
 [pgbouncer]
 listen_addr = 127.0.0.1

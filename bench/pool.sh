@@ -14,8 +14,11 @@
 #   TARGETS    subset/order of: direct pgbouncer pgpool pgchorus
 #   PROTOCOLS  subset/order of: simple extended prepared
 #   POOL_SIZE  server connections per pool for pgbouncer/pgchorus (20)
+#   PGCHORUS_POOL_SIZE  pgchorus' pool_size when it should differ ($POOL_SIZE)
 #   WARMUP     seconds of unrecorded select-only load before each target (2; 0 = none)
 #   CONNECT=1  a new connection per transaction (pgbench -C): login cost
+#   BACKEND    how the proxies reach the node: tcp (127.0.0.1) or unix (its
+#              socket directory, as on a database machine)      (tcp)
 #   PGCHORUS_WORKERS  pgchorus' workers (0 = one per core, the default): scaling runs
 #   PGCHORUS_PIPELINE pgchorus' pipeline_depth (1 = off, the default; doc/configuration.md)
 #   HANG_GRACE seconds past DURATION after which a stuck pgbench is killed (30)
@@ -47,13 +50,14 @@ SCALE=${SCALE:-10}
 TARGETS=${TARGETS:-"direct pgbouncer pgpool pgchorus"}
 PROTOCOLS=${PROTOCOLS:-"simple extended prepared"}
 POOL_SIZE=${POOL_SIZE:-20}
+PGCHORUS_POOL_SIZE=${PGCHORUS_POOL_SIZE:-$POOL_SIZE}
 WARMUP=${WARMUP:-2}
 PGCHORUS=${PGCHORUS:-$TOP/pgchorus}
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 PGPOOL=${PGPOOL:-/usr/sbin/pgpool}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
 
-bench_check_knobs DURATION CLIENTS JOBS SCALE POOL_SIZE WARMUP
+bench_check_knobs DURATION CLIENTS JOBS SCALE POOL_SIZE PGCHORUS_POOL_SIZE WARMUP
 for t in $TARGETS; do
 	case $t in direct | pgbouncer | pgpool | pgchorus) ;; *) bench_die "unknown target '$t'" ;; esac
 done
@@ -99,9 +103,10 @@ pgbouncer: ${ver_pgbouncer:-not installed}
 pgpool:    ${ver_pgpool:-not installed}
 pgchorus:  $ver_pgchorus
 workload:  pgbench -n -S -M <protocol> -c $CLIENTS -j $JOBS -T $DURATION$( [ "${CONNECT:-0}" = 1 ] && echo " -C (a connection per transaction)"), scale $SCALE, 127.0.0.1 TCP
+backend:   the proxies reach PostgreSQL over $( [ "${BACKEND:-tcp}" = unix ] && echo "its unix socket" || echo "127.0.0.1 TCP")
 pools:     pgbouncer transaction mode, default_pool_size=$POOL_SIZE;
            pgpool raw mode, num_init_children=$(( CLIENTS > 32 ? CLIENTS : 32 )), max_pool=1, connection_cache=on;
-           pgchorus transaction mode, pool_size=$POOL_SIZE, workers=${PGCHORUS_WORKERS:-0} (0 = cores), pipeline_depth=${PGCHORUS_PIPELINE:-1}
+           pgchorus transaction mode, pool_size=$PGCHORUS_POOL_SIZE, workers=${PGCHORUS_WORKERS:-0} (0 = cores), pipeline_depth=${PGCHORUS_PIPELINE:-1}
 EOF
 
 # ---------------------------------------------------------------------------
@@ -161,7 +166,7 @@ start_pgchorus() {
 	[ -x "$PGCHORUS" ] || { START_ERR="$PGCHORUS not built"; return 1; }
 	bench_start_pgchorus "$WORK/pgchorus" 15 "$NODE_PORT" <<EOF
 pool_mode = "transaction";
-pool_size = $POOL_SIZE;
+pool_size = $PGCHORUS_POOL_SIZE;
 pipeline_depth = ${PGCHORUS_PIPELINE:-1};
 EOF
 }
