@@ -22,6 +22,8 @@
 #   PGPOOL     pgpool binary                                 (/usr/sbin/pgpool)
 #   PGBIN      PostgreSQL 15 bin directory                   (/usr/lib/postgresql/15/bin)
 #   RESULTS_DIR  where the CSV and PNG go                    (bench/results)
+#   BACKEND    how the proxies reach the nodes: tcp (127.0.0.1) or unix (their
+#              socket directory)                              (tcp)
 #   KEEP_WORK=1       keep the temporary directory (logs, configs) at exit
 #
 # Output: a report on stdout, progress on stderr,
@@ -95,6 +97,7 @@ pgpool:    ${ver_pgpool:-not installed (Debian package pgpool2)}
 pgchorus:  $ver_pgchorus
 workload:  pgbench -n -b tpcb-like -M $PROTOCOL -c $CLIENTS -j $JOBS -T $DURATION, scale $SCALE, 127.0.0.1 TCP;
            data re-created with pgbench -i on every node before each system
+backend:   the proxies reach the nodes over $( [ "${BACKEND:-tcp}" = unix ] && echo "their unix socket" || echo "127.0.0.1 TCP")
 systems:   direct   = one node, no proxy (the ceiling)
            limit    = tpcb-like + PREPARE TRANSACTION/COMMIT PREPARED on each of the $NNODES nodes at
                       the same time, $CLIENTS clients per node, no proxy; TPS = the slowest node
@@ -117,6 +120,7 @@ BENCH_NODES_DOWN=destroy_cluster
 	{ sed 's/^/    /' "$WORK/out/cluster.log" | tail -n 20 >&2; bench_die "scripts/cluster.sh start failed"; }
 # shellcheck disable=SC1091
 . "$WORK/cluster/cluster.env"
+NODE_SOCKDIR=$SOCKDIR # BACKEND=unix (bench/lib.sh)
 NODE_PORTS=()
 for ((k = 0; k < NNODES; k++)); do
 	v=NODE${k}_PORT
