@@ -2,7 +2,8 @@
 # 51_tls: TLS between clients and pgchorus (sslmode=require and verify-full,
 # client_tls = require / disable, certificate rotation on SIGHUP with a session
 # that stays open, pgbench over TLS) and between pgchorus and a node
-# (server_tls = verify-full against the node's certificate; a wrong CA and a
+# (server_tls = verify-full against the node's certificate, also with clients'
+# statements queued on one TLS server connection by pipeline_depth; a wrong CA and a
 # node without TLS give the client an error, not a hang).
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -154,6 +155,22 @@ if [ "${n:-0}" -ge 1 ] 2>/dev/null; then
 else
 	not_ok "the node sees TLS connections from pgchorus ($n)"
 fi
+
+# Clients' statements queued on one TLS server connection (pipeline_depth):
+# what is held while the stream is corked goes through TLS in order.
+chorus_stop TERM
+MPORT=$("$CLUSTER_SH" freeport 1) || bail "no free port for metrics"
+client_conf 'client_tls = "allow";' 'server_tls = "verify-full";' \
+	"server_tls_ca_file = \"$TLS_DIR/ca.crt\";" 'workers = 1;' 'pool_size = 1;' 'pipeline_depth = 16;' \
+	"metrics_port = $MPORT;"
+chorus_start
+for m in simple prepared; do
+	run_pgbench "pool of 1 over TLS to the node, pipeline_depth 16, -M $m -S, 16 clients" -M "$m" -S -c 16 -j 2 -T 2
+done
+n=$("$PY" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+	"http://127.0.0.1:$MPORT/metrics" | awk '$1 == "pgchorus_pipelined_total" { print $2 }')
+check "statements were queued on the TLS server connection (pgchorus_pipelined_total ${n:-?})" \
+	test "${n:-0}" -gt 1000
 
 # verify-full with a CA that did not sign the node's certificate
 chorus_stop TERM
