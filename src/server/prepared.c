@@ -17,9 +17,18 @@
 
 enum { STMT_SENT = 1, STMT_READY = 2 };
 
+/* "pgc_" and the hash in 16 hex digits: OUT holds at least 21 bytes.  Made
+ * for every Bind, so no snprintf. */
 static void stmt_server_name(uint64_t hash, char *out, size_t n)
 {
-	snprintf(out, n, "pgc_%016" PRIx64, hash);
+	static const char hex[] = "0123456789abcdef";
+
+	if (n < 21)
+		return;
+	memcpy(out, "pgc_", 4);
+	for (int i = 0; i < 16; i++)
+		out[4 + i] = hex[(hash >> (60 - 4 * i)) & 0xf];
+	out[20] = '\0';
 }
 
 static uint64_t stmt_hash(const uint8_t *p, size_t n)
