@@ -125,7 +125,7 @@ void pstream_cork(struct pstream *s, struct list *corks)
 
 int pstream_uncork(struct pstream *s)
 {
-	size_t done;
+	struct buf held;
 	int r;
 
 	if (!s->corked)
@@ -134,25 +134,14 @@ int pstream_uncork(struct pstream *s)
 	list_del(&s->cork_link);
 	if (!s->next.len)
 		return 0;
-	/* Not writing while corked, so inflight is empty: the held bytes become it. */
-	{
-		struct buf tmp = s->inflight;
-
-		s->inflight = s->next;
-		s->next = tmp;
-	}
-	r = uv_try_write(&s->u.stream, &(uv_buf_t){ .base = (char *)s->inflight.data, .len = s->inflight.len }, 1);
-	if (r < 0 && r != UV_EAGAIN)
-		return r;
-	done = r < 0 ? 0 : (size_t)r;
-	s->bytes_out += s->inflight.len;
-	if (done == s->inflight.len) {
-		buf_reset(&s->inflight);
-		return 0;
-	}
-	memmove(s->inflight.data, s->inflight.data + done, s->inflight.len - done);
-	s->inflight.len -= done;
-	return pstream_start_write(s);
+	/* Not writing while corked: the held bytes go out as one send. */
+	held = s->next;
+	buf_init(&s->next);
+	r = pstream_send_raw(s, &(uv_buf_t){ .base = (char *)held.data, .len = held.len }, 1);
+	/* send_raw queues a rest in inflight, never in next: keep the memory. */
+	buf_reset(&held);
+	s->next = held;
+	return r;
 }
 
 void pstream_uncork_all(struct list *corks)

@@ -24,10 +24,7 @@ MPORT=$("$CLUSTER_SH" freeport 1) || bail "no free port for metrics"
 chorus_conf 'workers = 1;' 'pool_mode = "transaction";' 'pool_size = 2;' 'pipeline_depth = 8;' "metrics_port = $MPORT;"
 chorus_start
 
-pipelined() {
-	"$PY" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-		"http://127.0.0.1:$MPORT/metrics" | awk '$1 == "pgchorus_pipelined_total" { print $2 }'
-}
+pipelined() { chorus_metric "$MPORT" pgchorus_pipelined_total; }
 
 p0=$(pipelined)
 for m in simple extended prepared; do

@@ -167,8 +167,7 @@ chorus_start
 for m in simple prepared; do
 	run_pgbench "pool of 1 over TLS to the node, pipeline_depth 16, -M $m -S, 16 clients" -M "$m" -S -c 16 -j 2 -T 2
 done
-n=$("$PY" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-	"http://127.0.0.1:$MPORT/metrics" | awk '$1 == "pgchorus_pipelined_total" { print $2 }')
+n=$(chorus_metric "$MPORT" pgchorus_pipelined_total)
 check "statements were queued on the TLS server connection (pgchorus_pipelined_total ${n:-?})" \
 	test "${n:-0}" -gt 1000
 

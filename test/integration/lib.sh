@@ -44,6 +44,7 @@
 #   bg_track PID                 kill PID at exit if still running
 #   run_pgbench DESC ARGS...     pgbench ARGS through pgchorus (40 s at most): one check,
 #                                ok when it ran transactions and none failed
+#   chorus_metric PORT NAME      a metric's value from pgchorus' metrics endpoint on PORT
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -435,6 +436,13 @@ _lib_exit() {
 trap _lib_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# chorus_metric PORT NAME: the value of metric NAME (a line without labels)
+# on pgchorus' metrics endpoint at 127.0.0.1:PORT; empty if absent.
+chorus_metric() {
+	"$PY" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+		"http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'
+}
 
 # run_pgbench DESC PGBENCH-ARGS...: one check for the run as a whole.
 run_pgbench() {
